@@ -1,0 +1,118 @@
+"""Django settings for netcall. Every value that varies between deployments is read from the environment
+(see README "Settings"); the defaults are the embedded single-process setup of `make run`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from netcall_site.env import env_bool, env_int, env_json, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+# A missing key in production is reported by `manage.py check` (recording.checks), not papered over.
+SECRET_KEY = env_str("NETCALL_SECRET_KEY") or ("insecure-dev-key-only-for-debug" if DEBUG else "")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "recording",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "netcall_site.urls"
+ASGI_APPLICATION = "netcall_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_database_url = env_str("DATABASE_URL")
+if _database_url:
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("NETCALL_DB_PATH", str(BASE_DIR / "var" / "netcall.sqlite3")),
+            # Signalling writes room state from many coroutines; wait for the lock instead of failing.
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            "TEST": {"NAME": env_str("NETCALL_TEST_DB_PATH", str(BASE_DIR / "var" / "test.sqlite3"))},
+        }
+    }
+
+_redis_url = env_str("REDIS_URL")
+if _redis_url:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [_redis_url]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("NETCALL_STATIC_ROOT", str(BASE_DIR / "var" / "staticfiles")))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = env_bool("NETCALL_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"recording": {"handlers": ["console"], "level": env_str("NETCALL_LOG_LEVEL", "INFO")}},
+}
+
+# --- netcall ---------------------------------------------------------------------------------------
+NETCALL_API_KEY = env_str("NETCALL_API_KEY")
+NETCALL_GUEST_MODE = env_bool("NETCALL_GUEST_MODE", DEBUG)
+NETCALL_TOKEN_TTL = env_int("NETCALL_TOKEN_TTL", 6 * 3600)
+NETCALL_ROOM_CAPACITY = env_int("NETCALL_ROOM_CAPACITY", 16)
+NETCALL_MAX_MESSAGE_BYTES = env_int("NETCALL_MAX_MESSAGE_BYTES", 64 * 1024)
+NETCALL_MAX_MESSAGES_PER_SECOND = env_int("NETCALL_MAX_MESSAGES_PER_SECOND", 200)
+NETCALL_MEMBER_TIMEOUT = env_int("NETCALL_MEMBER_TIMEOUT", 45)
+NETCALL_ICE_SERVERS = env_json("NETCALL_ICE_SERVERS", [])
+NETCALL_SERVE_STATIC = env_bool("NETCALL_SERVE_STATIC", True)

@@ -1,0 +1,29 @@
+"""System checks: report a deployment that would fail at run time, before it runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+
+@register()
+def netcall_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    problems: list[Error | Warning] = []
+    if not settings.SECRET_KEY:
+        problems.append(
+            Error("NETCALL_SECRET_KEY is not set.", hint="Set it to a long random string.", id="netcall.E001")
+        )
+    if settings.NETCALL_ROOM_CAPACITY < 2:
+        problems.append(Error("NETCALL_ROOM_CAPACITY must be at least 2.", id="netcall.E002"))
+    if not isinstance(settings.NETCALL_ICE_SERVERS, list):
+        problems.append(Error("NETCALL_ICE_SERVERS must be a JSON list of RTCIceServer objects.", id="netcall.E003"))
+    if settings.NETCALL_GUEST_MODE and not settings.DEBUG:
+        problems.append(
+            Warning(
+                "Guest mode is on in production: anyone can mint a join token from the lobby.",
+                id="netcall.W001",
+            )
+        )
+    return problems

@@ -1,0 +1,80 @@
+"""Join tokens: signed, expiring, bound to one account and one channel, carrying grants."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+
+from recording.names import is_valid_name
+
+TOKEN_SALT = "netcall.token"
+GRANTS = ("publish", "record", "upload")
+
+
+class TokenError(Exception):
+    """A token that cannot be used; `code` is the protocol's stable error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class JoinToken:
+    account: str
+    channel: str
+    grants: frozenset[str]
+    expires_at: int
+
+    def allows(self, grant: str) -> bool:
+        return grant in self.grants
+
+
+def token_mint(
+    *,
+    account: str,
+    channel: str,
+    ttl: int | None = None,
+    grants: Iterable[str] = GRANTS,
+    now: float | None = None,
+) -> str:
+    if not is_valid_name(account):
+        raise ValueError("account must be 1-64 characters without control characters or slashes")
+    if not is_valid_name(channel):
+        raise ValueError("channel must be 1-64 characters without control characters or slashes")
+    grant_list = sorted(set(grants))
+    unknown = set(grant_list) - set(GRANTS)
+    if unknown:
+        raise ValueError(f"unknown grants: {', '.join(sorted(unknown))}")
+    lifetime = settings.NETCALL_TOKEN_TTL if ttl is None else ttl
+    if lifetime <= 0:
+        raise ValueError("ttl must be positive")
+    expires_at = int((time.time() if now is None else now) + lifetime)
+    payload = {"acc": account, "ch": channel, "grants": grant_list, "exp": expires_at}
+    return signing.dumps(payload, salt=TOKEN_SALT, compress=True)
+
+
+def token_verify(token: object, *, now: float | None = None) -> JoinToken:
+    if not isinstance(token, str) or not token:
+        raise TokenError("token_missing", "a join token is required")
+    try:
+        payload = signing.loads(token, salt=TOKEN_SALT)
+    except signing.BadSignature:
+        raise TokenError("token_invalid", "the token's signature is not valid") from None
+    try:
+        parsed = JoinToken(
+            account=str(payload["acc"]),
+            channel=str(payload["ch"]),
+            grants=frozenset(str(g) for g in payload["grants"]),
+            expires_at=int(payload["exp"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise TokenError("token_invalid", "the token's content is not valid") from None
+    if parsed.expires_at <= (time.time() if now is None else now):
+        raise TokenError("token_expired", "the token has expired")
+    return parsed

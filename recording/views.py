@@ -1,0 +1,91 @@
+"""HTTP views: the demo lobby and room pages, and token minting for backends."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
+
+from recording.api_errors import api_error
+from recording.apikeys import request_has_api_key
+from recording.names import is_valid_name
+from recording.tokens import GRANTS, TokenError, token_mint, token_verify
+
+MAX_TTL = 7 * 24 * 3600
+
+
+@require_GET
+def lobby(request: HttpRequest) -> HttpResponse:
+    return render(request, "lobby.html", {"guest_mode": settings.NETCALL_GUEST_MODE})
+
+
+@require_GET
+def room(request: HttpRequest, channel: str) -> HttpResponse:
+    """The demo call page. Takes `?token=` (minted by a backend) or, in guest mode, `?account=`."""
+    if not is_valid_name(channel):
+        return HttpResponseBadRequest("invalid channel name")
+    call_type = "audio" if request.GET.get("type") == "audio" else "video"
+    token = request.GET.get("token", "")
+    if token:
+        try:
+            parsed = token_verify(token)
+        except TokenError:
+            parsed = None
+        if parsed is None or parsed.channel != channel:
+            message = "That link's token is not valid for this channel or has expired."
+            return render(request, "lobby.html", {"error": message}, status=403)
+        account = parsed.account
+    else:
+        account = request.GET.get("account", "")
+        if not settings.NETCALL_GUEST_MODE:
+            return render(request, "lobby.html", {"error": "Guest mode is off: a token is required."}, status=403)
+        if not is_valid_name(account):
+            return render(request, "lobby.html", {"error": "Choose an account name (1-64 characters)."}, status=400)
+        token = token_mint(account=account, channel=channel)
+    config = {"account": account, "channel": channel, "token": token, "type": call_type}
+    return render(request, "room.html", {"config": config, "channel": channel, "account": account})
+
+
+@csrf_exempt  # authenticated by the API key header, not by cookies
+def api_tokens(request: HttpRequest) -> JsonResponse:
+    """POST /api/tokens: a backend mints a join token for one account and channel."""
+    if request.method != "POST":
+        return api_error(405, "method_not_allowed", "use POST")
+    if not request_has_api_key(request):
+        return api_error(401, "unauthorized", "a valid 'Authorization: Bearer <NETCALL_API_KEY>' header is required")
+    try:
+        body: Any = json.loads(request.body or b"{}")
+    except ValueError:
+        return api_error(400, "bad_request", "the body must be JSON")
+    if not isinstance(body, dict):
+        return api_error(400, "bad_request", "the body must be a JSON object")
+    account, channel = body.get("account"), body.get("channel")
+    ttl = body.get("ttl", settings.NETCALL_TOKEN_TTL)
+    grants = body.get("grants", list(GRANTS))
+    if (
+        not isinstance(account, str)
+        or not isinstance(channel, str)
+        or not (is_valid_name(account) and is_valid_name(channel))
+    ):
+        return api_error(400, "bad_request", "'account' and 'channel' must be 1-64 characters without slashes")
+    if not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 < ttl <= MAX_TTL:
+        return api_error(400, "bad_request", f"'ttl' must be a whole number of seconds from 1 to {MAX_TTL}")
+    if not isinstance(grants, list) or not all(g in GRANTS for g in grants):
+        return api_error(400, "bad_request", f"'grants' must be a list drawn from {list(GRANTS)}")
+    token = token_mint(account=account, channel=channel, ttl=ttl, grants=grants)
+    parsed = token_verify(token)
+    return JsonResponse(
+        {
+            "token": token,
+            "account": parsed.account,
+            "channel": parsed.channel,
+            "grants": sorted(parsed.grants),
+            "expiresAt": parsed.expires_at,
+        },
+        status=201,
+    )

@@ -1,0 +1,66 @@
+"""Helpers for consumer tests: a connected WebSocket client speaking the netcall protocol."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+from channels.testing import WebsocketCommunicator
+
+from netcall_site.asgi import application
+from recording.tokens import token_mint
+
+_ids = itertools.count(1)
+
+
+class Client:
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.ws = communicator
+
+    @classmethod
+    async def connect(cls, origin: bytes = b"http://127.0.0.1:8000") -> Client:
+        communicator = WebsocketCommunicator(application, "/ws/netcall/", headers=[(b"origin", origin)])
+        connected, _ = await communicator.connect()
+        assert connected
+        return cls(communicator)
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send_to(text_data=json.dumps(frame))
+
+    async def receive(self, timeout: float = 3) -> dict[str, Any]:
+        return json.loads(await self.ws.receive_from(timeout=timeout))
+
+    async def request(self, type_: str, **fields: Any) -> dict[str, Any]:
+        """Send a request and return its ack or error, skipping events that arrive in between."""
+        request_id = next(_ids)
+        await self.send({"type": type_, "id": request_id, **fields})
+        while True:
+            frame = await self.receive()
+            if frame.get("id") == request_id:
+                return frame
+
+    async def expect(self, type_: str, timeout: float = 3) -> dict[str, Any]:
+        """The next frame of this type, skipping others."""
+        while True:
+            frame = await self.receive(timeout)
+            if frame["type"] == type_:
+                return frame
+
+    async def join(self, account: str, channel: str, **token_args: Any) -> dict[str, Any]:
+        token = token_mint(account=account, channel=channel, **token_args)
+        reply = await self.request("join", token=token, channel=channel, media={"audio": True, "video": True})
+        assert reply["type"] == "ack", reply
+        return reply["data"]
+
+    async def nothing_more(self) -> bool:
+        return await self.ws.receive_nothing(timeout=0.3)
+
+    async def close(self) -> None:
+        await self.ws.disconnect()
+
+
+async def joined(account: str, channel: str) -> Client:
+    client = await Client.connect()
+    await client.join(account, channel)
+    return client

@@ -1,0 +1,92 @@
+import json
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from recording.tokens import token_mint, token_verify
+
+pytestmark = pytest.mark.django_db
+
+
+def test_management_command_prints_token_on_last_line(capsys: pytest.CaptureFixture[str]) -> None:
+    call_command("netcall_token", "--account", "alice", "--channel", "demo", "--ttl", "120")
+    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+    parsed = token_verify(last_line)
+    assert (parsed.account, parsed.channel) == ("alice", "demo")
+    assert parsed.grants == frozenset({"publish", "record", "upload"})
+
+
+def test_api_mints_tokens_with_the_api_key(client: Client, settings) -> None:
+    settings.NETCALL_API_KEY = "k" * 32
+    response = client.post(
+        "/api/tokens",
+        data=json.dumps({"account": "bob", "channel": "demo", "ttl": 60, "grants": ["publish"]}),
+        content_type="application/json",
+        headers={"Authorization": "Bearer " + "k" * 32},
+    )
+    assert response.status_code == 201
+    body = response.json()
+    parsed = token_verify(body["token"])
+    assert (parsed.account, parsed.channel, parsed.grants) == ("bob", "demo", frozenset({"publish"}))
+    assert body["expiresAt"] == parsed.expires_at
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic " + "k" * 32])
+def test_api_refuses_without_the_right_key(client: Client, settings, header: str | None) -> None:
+    settings.NETCALL_API_KEY = "k" * 32
+    headers = {"Authorization": header} if header else {}
+    response = client.post("/api/tokens", data="{}", content_type="application/json", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_api_is_closed_when_no_key_is_configured(client: Client, settings) -> None:
+    settings.NETCALL_API_KEY = ""
+    response = client.post(
+        "/api/tokens", data="{}", content_type="application/json", headers={"Authorization": "Bearer "}
+    )
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        json.dumps([1]),
+        json.dumps({"account": "a/b", "channel": "c"}),
+        json.dumps({"account": "a", "channel": "c", "ttl": -1}),
+        json.dumps({"account": "a", "channel": "c", "grants": ["root"]}),
+    ],
+)
+def test_api_rejects_bad_requests(client: Client, settings, body: str) -> None:
+    settings.NETCALL_API_KEY = "key"
+    response = client.post(
+        "/api/tokens", data=body, content_type="application/json", headers={"Authorization": "Bearer key"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
+
+
+def test_room_page_mints_guest_tokens_in_guest_mode(client: Client, settings) -> None:
+    settings.NETCALL_GUEST_MODE = True
+    response = client.get("/room/demo/?account=alice")
+    assert response.status_code == 200
+    config = response.context["config"]
+    assert token_verify(config["token"]).account == "alice"
+
+
+def test_room_page_requires_a_token_without_guest_mode(client: Client, settings) -> None:
+    settings.NETCALL_GUEST_MODE = False
+    assert client.get("/room/demo/?account=alice").status_code == 403
+    token = token_mint(account="carol", channel="demo")
+    response = client.get(f"/room/demo/?token={token}")
+    assert response.status_code == 200
+    assert response.context["config"]["account"] == "carol"
+    assert client.get(f"/room/other/?token={token}").status_code == 403
+
+
+def test_lobby_renders(client: Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b"<label" in response.content
