@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
@@ -21,6 +23,11 @@ MAX_TTL = 7 * 24 * 3600
 
 @require_GET
 def lobby(request: HttpRequest) -> HttpResponse:
+    channel = request.GET.get("channel", "")
+    if channel and is_valid_name(channel):
+        # The lobby form without JavaScript: forward its fields to the room page.
+        query = urlencode({k: v for k, v in request.GET.items() if k in ("account", "type")})
+        return redirect(f"{reverse('room', kwargs={'channel': channel})}?{query}")
     return render(request, "lobby.html", {"guest_mode": settings.NETCALL_GUEST_MODE})
 
 

@@ -86,7 +86,15 @@ def test_room_page_requires_a_token_without_guest_mode(client: Client, settings)
     assert client.get(f"/room/other/?token={token}").status_code == 403
 
 
-def test_lobby_renders(client: Client) -> None:
+def test_lobby_renders_a_labelled_form(client: Client, settings) -> None:
+    settings.NETCALL_GUEST_MODE = True
     response = client.get("/")
     assert response.status_code == 200
-    assert b"<label" in response.content
+    assert b'<label for="account"' in response.content
+    assert b'<label for="channel"' in response.content
+
+
+def test_lobby_form_without_javascript_forwards_to_the_room(client: Client) -> None:
+    response = client.get("/?account=alice&channel=demo&type=audio")
+    assert response.status_code == 302
+    assert response["Location"] == "/room/demo/?account=alice&type=audio"

@@ -1,0 +1,74 @@
+// Errors raised by the netcall SDK. Every error has a stable machine `code` (the wire protocol's
+// error codes of docs/protocol.md, plus a few client-side ones listed below) and a human `message`.
+
+/**
+ * Client-side error codes, in addition to the server's codes of docs/protocol.md.
+ * @readonly
+ * @enum {string}
+ */
+export const ClientErrorCode = Object.freeze({
+  /** The signalling WebSocket could not be opened. */
+  CONNECTION_FAILED: 'connection_failed',
+  /** The signalling WebSocket closed while a request was waiting for its answer. */
+  DISCONNECTED: 'disconnected',
+  /** The server did not answer a request in time. */
+  TIMEOUT: 'timeout',
+  /** The SDK object was closed (leaveChannel / destroy) while a request was waiting. */
+  CLOSED: 'closed',
+  /** A camera or microphone could not be opened. */
+  DEVICE_UNAVAILABLE: 'device_unavailable',
+  /** The browser refused access to a camera or microphone. */
+  DEVICE_DENIED: 'device_denied',
+  /** A method was called at the wrong time (e.g. joinChannel while already in a channel). */
+  INVALID_STATE: 'invalid_state',
+  /** The browser lacks a capability the call needs. */
+  UNSUPPORTED: 'unsupported',
+  /** No such account, device or recording. */
+  NOT_FOUND: 'not_found',
+  /** An argument has the wrong type or value. */
+  BAD_ARGUMENT: 'bad_argument',
+  /** A peer connection could not be negotiated. */
+  NEGOTIATION_FAILED: 'negotiation_failed',
+});
+
+/** Base class of every error the SDK throws, rejects with, or emits as an 'error' event. */
+export class NetcallError extends Error {
+  /**
+   * @param {string} code stable machine-readable code
+   * @param {string} [message] human-readable text
+   * @param {{cause?: unknown}} [options]
+   */
+  constructor(code, message = code, options = undefined) {
+    super(message, options);
+    this.name = 'NetcallError';
+    /** @type {string} */
+    this.code = code;
+  }
+}
+
+/** A method was called at a time it cannot work (e.g. stop a recording when nothing records). */
+export class InvalidStateError extends NetcallError {
+  /** @param {string} message @param {string} [code] */
+  constructor(message, code = ClientErrorCode.INVALID_STATE) {
+    super(code, message);
+    this.name = 'InvalidStateError';
+  }
+}
+
+/** The browser lacks something the SDK needs (WebRTC, a codec, getUserMedia...). */
+export class UnsupportedError extends NetcallError {
+  /** @param {string} message @param {string} [code] */
+  constructor(message, code = ClientErrorCode.UNSUPPORTED) {
+    super(code, message);
+    this.name = 'UnsupportedError';
+  }
+}
+
+/** The named account, device or recording does not exist. */
+export class NotFoundError extends NetcallError {
+  /** @param {string} message @param {string} [code] */
+  constructor(message, code = ClientErrorCode.NOT_FOUND) {
+    super(code, message);
+    this.name = 'NotFoundError';
+  }
+}

@@ -1,0 +1,545 @@
+// The public entry point of the netcall browser SDK.
+//
+//   import { Netcall, NetcallError } from '/static/netcall/netcall.js'
+//   const nc = new Netcall({ account, token })
+//   nc.on('remoteTrack', ({ account, stream }) => ...)
+//   const { members } = await nc.joinChannel({ channelName, type: Netcall.NETCALL_TYPE_VIDEO })
+//
+// Netcall composes the internal modules, each with one job: signalling.js (the WebSocket protocol),
+// peers.js (the WebRTC mesh), devices.js (microphone and camera), events.js (the emitter). None of
+// them touches the DOM; dom.js holds the helpers for pages.
+
+import { Devices } from './devices.js';
+import { ClientErrorCode, InvalidStateError, NetcallError, NotFoundError, UnsupportedError } from './errors.js';
+import { Emitter, NetcallEvent } from './events.js';
+import { Peers } from './peers.js';
+import { Signalling, SignallingState } from './signalling.js';
+
+export { NetcallError, InvalidStateError, UnsupportedError, NotFoundError, NetcallEvent };
+
+/** Names: 1–64 characters, no control characters, no slashes (docs/protocol.md). */
+const NAME_RE = /^[^\u0000-\u001f\u007f/\\]{1,64}$/u;
+
+/**
+ * @typedef {object} Member
+ * @property {string} account
+ * @property {string} session
+ * @property {'member'|'host'|'cohost'} role
+ * @property {{audio: boolean, video: boolean}} media
+ * @property {number} [joinedAt]
+ */
+
+/**
+ * @typedef {object} JoinOptions
+ * @property {string} channelName the channel (room) to join
+ * @property {number} [type] Netcall.NETCALL_TYPE_AUDIO or NETCALL_TYPE_VIDEO (default video)
+ * @property {boolean} [liveEnable] live mode: the media also goes to the server recorder
+ * @property {{rtmpUrl?: string, rtmpRecord?: boolean}} [sessionConfig] live mode settings (host only)
+ * @property {string} [token] a join token for this channel, instead of the constructor's
+ */
+
+/**
+ * @typedef {object} JoinResult
+ * @property {string} channelName
+ * @property {string} account our account
+ * @property {string} session our session id
+ * @property {string[]} members the accounts of the other members
+ * @property {Member[]} memberList the other members in full
+ * @property {object[]} recordings recording notices running in the channel
+ */
+
+/** A multi-party WebRTC call: one object per account, one channel at a time. */
+export class Netcall {
+  static NETCALL_TYPE_AUDIO = 1;
+  static NETCALL_TYPE_VIDEO = 2;
+  static DEVICE_TYPE_AUDIO_IN = 0;
+  static DEVICE_TYPE_AUDIO_OUT_LOCAL = 1;
+  static DEVICE_TYPE_AUDIO_OUT_CHAT = 2;
+  static DEVICE_TYPE_VIDEO = 3;
+
+  #account;
+  #token;
+  #url;
+  /** @type {RTCIceServer[] | undefined} */
+  #iceServers;
+  #events = new Emitter();
+  #devices;
+  /** @type {Signalling | null} */
+  #signalling = null;
+  /** @type {Peers | null} */
+  #peers = null;
+  /** @type {Promise<JoinResult> | null} */
+  #joining = null;
+  /** @type {string | null} */
+  #channel = null;
+  /** @type {Member | null} */
+  #self = null;
+  /** @type {Map<string, Member>} remote members by account */
+  #members = new Map();
+  /** @type {{liveEnable: boolean, rtmpUrl?: string, rtmpRecord?: boolean} | null} */
+  #live = null;
+  /** @type {string} */
+  #connectionState = SignallingState.CLOSED;
+  /** @type {import('./signalling.js').SignallingOptions} */
+  #signallingOptions;
+
+  /**
+   * @param {object} options
+   * @param {string} options.account our account
+   * @param {string} options.token a join token minted by the server for this account
+   * @param {string} [options.url] signalling address; default ws(s)://<this host>/ws/netcall/
+   * @param {RTCIceServer[]} [options.iceServers] overrides the server's list
+   * @param {import('./devices.js').DeviceOptions} [options.constraints] getUserMedia constraints
+   * @param {import('./signalling.js').SignallingOptions} [options.signalling] timings (tests)
+   */
+  constructor({ account, token, url, iceServers, constraints, signalling } = /** @type {any} */ ({})) {
+    if (typeof account !== 'string' || !NAME_RE.test(account)) {
+      throw new NetcallError(ClientErrorCode.BAD_ARGUMENT, 'account must be 1-64 characters without slashes');
+    }
+    if (typeof token !== 'string' || token === '') {
+      throw new NetcallError(ClientErrorCode.BAD_ARGUMENT, 'a join token is required');
+    }
+    if (typeof RTCPeerConnection !== 'function') throw new UnsupportedError('this browser has no WebRTC');
+    this.#account = account;
+    this.#token = token;
+    this.#url = url ?? defaultUrl();
+    this.#iceServers = iceServers;
+    this.#signallingOptions = signalling ?? {};
+    this.#devices = new Devices({ constraints, onTrack: (kind, track) => this.#onLocalTrack(kind, track) });
+  }
+
+  // --- state ------------------------------------------------------------------------------------
+
+  /** @returns {string} our account */
+  get account() {
+    return this.#account;
+  }
+
+  /** @returns {string | null} the joined channel, or null */
+  get channelName() {
+    return this.#channel;
+  }
+
+  /** @returns {string[]} the accounts of the other members of the channel */
+  get members() {
+    return [...this.#members.keys()];
+  }
+
+  /** @returns {string} 'connecting' | 'connected' | 'reconnecting' | 'closed' */
+  get connectionState() {
+    return this.#connectionState;
+  }
+
+  /**
+   * A member's details (ourselves included), or null if not in the channel.
+   * @param {string} account
+   * @returns {Member | null}
+   */
+  getMember(account) {
+    const member = account === this.#account ? this.#self : this.#members.get(account);
+    return member ? structuredClone(member) : null;
+  }
+
+  /** @returns {MediaStream | null} our camera and microphone, or null while no device runs */
+  getLocalStream() {
+    return this.#devices.stream;
+  }
+
+  /**
+   * The tracks received from a member, as one stream; null before the first track arrives.
+   * @param {string} account
+   * @returns {MediaStream | null}
+   */
+  getRemoteStream(account) {
+    const stream = this.#peers?.get(account)?.stream;
+    return stream && stream.getTracks().length > 0 ? stream : null;
+  }
+
+  /**
+   * The peer connection to a member (for getStats), or null.
+   * @param {string} account
+   * @returns {RTCPeerConnection | null}
+   */
+  getPeerConnection(account) {
+    return this.#peers?.get(account)?.connection ?? null;
+  }
+
+  // --- events -----------------------------------------------------------------------------------
+
+  /**
+   * Listen to an event (see NetcallEvent for names and payloads).
+   * @param {string} name
+   * @param {(payload: any) => void} fn
+   * @returns {() => void} removes the listener
+   */
+  on(name, fn) {
+    return this.#events.on(name, fn);
+  }
+
+  /**
+   * Listen to an event once.
+   * @param {string} name
+   * @param {(payload: any) => void} fn
+   * @returns {() => void} removes the listener
+   */
+  once(name, fn) {
+    return this.#events.once(name, fn);
+  }
+
+  /**
+   * Stop listening.
+   * @param {string} name
+   * @param {(payload: any) => void} [fn] without it, every listener of `name`
+   */
+  off(name, fn) {
+    this.#events.off(name, fn);
+  }
+
+  // --- devices ----------------------------------------------------------------------------------
+
+  /**
+   * Start a device. Audio output types resolve at once: remote audio plays through the media
+   * element a stream is attached to (see dom.js attachStream).
+   * @param {{type: number, device?: {deviceId?: string}} | number} options
+   * @returns {Promise<void>}
+   */
+  async startDevice(options) {
+    const { type, device } = typeof options === 'number' ? { type: options, device: undefined } : options ?? {};
+    const kind = deviceKind(type);
+    if (!kind) return;
+    await this.#devices.start(kind, { deviceId: device?.deviceId });
+  }
+
+  /**
+   * Stop a device.
+   * @param {{type: number} | number} options
+   * @returns {Promise<void>}
+   */
+  async stopDevice(options) {
+    const type = typeof options === 'number' ? options : options?.type;
+    const kind = deviceKind(type);
+    if (kind) this.#devices.stop(kind);
+  }
+
+  /**
+   * Mute or unmute our microphone and/or camera; the channel is told.
+   * @param {{audio?: boolean, video?: boolean}} mute true mutes, false unmutes, absent leaves as is
+   * @returns {Promise<void>}
+   */
+  async setMute({ audio, video } = {}) {
+    if (typeof audio === 'boolean') this.#devices.setMuted('audio', audio);
+    if (typeof video === 'boolean') this.#devices.setMuted('video', video);
+    await this.#sendMedia();
+  }
+
+  /** @returns {{audio: boolean, video: boolean}} our local mute flags */
+  getMute() {
+    return this.#devices.muted();
+  }
+
+  // --- channel ----------------------------------------------------------------------------------
+
+  /**
+   * Join a channel. Starts the microphone (and the camera for a video call) if they are not running;
+   * a device that fails is reported as an 'error' event and the call goes on without it.
+   * @param {JoinOptions} options
+   * @returns {Promise<JoinResult>}
+   */
+  async joinChannel(options) {
+    if (this.#joining || this.#signalling) {
+      throw new InvalidStateError('already in a channel: call leaveChannel() first');
+    }
+    const { channelName, type = Netcall.NETCALL_TYPE_VIDEO, liveEnable, sessionConfig, token } = options ?? {};
+    if (typeof channelName !== 'string' || !NAME_RE.test(channelName)) {
+      throw new NetcallError(ClientErrorCode.BAD_ARGUMENT, 'channelName must be 1-64 characters without slashes');
+    }
+    if (type !== Netcall.NETCALL_TYPE_AUDIO && type !== Netcall.NETCALL_TYPE_VIDEO) {
+      throw new NetcallError(ClientErrorCode.BAD_ARGUMENT, 'type must be NETCALL_TYPE_AUDIO or NETCALL_TYPE_VIDEO');
+    }
+    if (typeof token === 'string' && token) this.#token = token;
+    this.#live = liveEnable
+      ? { liveEnable: true, rtmpUrl: sessionConfig?.rtmpUrl, rtmpRecord: Boolean(sessionConfig?.rtmpRecord) }
+      : null;
+    const signalling = new Signalling(this.#url, this.#signallingOptions);
+    this.#signalling = signalling;
+    this.#setConnectionState(SignallingState.CONNECTING);
+    this.#joining = this.#join(signalling, channelName, type);
+    try {
+      return await this.#joining;
+    } catch (err) {
+      if (this.#signalling === signalling) this.#teardown();
+      throw err;
+    } finally {
+      this.#joining = null;
+    }
+  }
+
+  /**
+   * Leave the channel. Devices keep running (stop them with stopDevice).
+   * @returns {Promise<void>}
+   */
+  async leaveChannel() {
+    const signalling = this.#signalling;
+    if (!signalling) return;
+    this.#teardown();
+    await signalling.leave();
+  }
+
+  /**
+   * Leave the channel, stop every device and drop every listener.
+   * @returns {Promise<void>}
+   */
+  async destroy() {
+    await this.leaveChannel();
+    this.#devices.stopAll();
+    this.#events.removeAllListeners();
+  }
+
+  // Client recording (startRecordMp4 / stopRecordMp4 / startRecordAac / stopRecordAac) plugs in here:
+  // a recorder.js module gets `#recorderContext()` and these methods delegate to it.
+
+  /**
+   * What a recorder needs from the call, without reaching into the rest of it.
+   * @returns {{account: string, localStream: () => MediaStream | null, remoteStream: (account: string) => MediaStream | null,
+   *   members: () => string[], request: (type: string, fields?: object) => Promise<any>, events: Emitter}}
+   */
+  #recorderContext() {
+    return {
+      account: this.#account,
+      localStream: () => this.getLocalStream(),
+      remoteStream: (account) => this.getRemoteStream(account),
+      members: () => this.members,
+      request: (type, fields) => this.#request(type, fields),
+      events: this.#events,
+    };
+  }
+
+  // --- internals --------------------------------------------------------------------------------
+
+  /**
+   * @param {Signalling} signalling
+   * @param {string} channelName
+   * @param {number} type
+   * @returns {Promise<JoinResult>}
+   */
+  async #join(signalling, channelName, type) {
+    await this.#startCallDevices(type);
+    if (this.#signalling !== signalling) throw new NetcallError(ClientErrorCode.CLOSED, 'left before joining');
+    signalling.on('state', ({ state }) => this.#onSignallingState(signalling, state));
+    signalling.on('event', (frame) => this.#onServerEvent(frame));
+    signalling.on('rejoined', (data) => this.#onJoined(data, { rejoin: true }));
+    signalling.on('error', (err) => this.#events.emit(NetcallEvent.ERROR, err));
+    const data = await signalling.join(() => this.#joinFields(channelName));
+    this.#channel = channelName;
+    return this.#onJoined(data, { rejoin: false });
+  }
+
+  /** @param {string} channelName */
+  #joinFields(channelName) {
+    /** @type {Record<string, unknown>} */
+    const fields = { token: this.#token, channel: channelName, media: this.#devices.media() };
+    if (this.#live) fields.live = this.#live;
+    return fields;
+  }
+
+  /** @param {number} type */
+  async #startCallDevices(type) {
+    const kinds = /** @type {('audio'|'video')[]} */ (type === Netcall.NETCALL_TYPE_VIDEO ? ['audio', 'video'] : ['audio']);
+    await Promise.all(
+      kinds
+        .filter((kind) => !this.#devices.track(kind))
+        .map((kind) =>
+          this.#devices.start(kind).catch((err) => {
+            this.#events.emit(NetcallEvent.ERROR, err);
+          }),
+        ),
+    );
+  }
+
+  /**
+   * A (re-)join was acknowledged: (re)build the member list and the mesh. We joined last, so we offer.
+   * @param {any} data the join ack's data
+   * @param {{rejoin: boolean}} options
+   * @returns {JoinResult}
+   */
+  #onJoined(data, { rejoin }) {
+    /** @type {Member} */
+    const self = data.self;
+    /** @type {Member[]} */
+    const others = (data.members ?? []).filter((/** @type {Member} */ m) => m.account !== this.#account);
+    this.#self = self;
+    this.#peers?.closeAll();
+    this.#peers = new Peers({
+      selfAccount: this.#account,
+      iceServers: this.#iceServers ?? data.iceServers ?? [],
+      callbacks: {
+        sendSignal: (to, signalData) => this.#request('signal', { to, data: signalData }),
+        localTrack: (kind) => this.#devices.track(kind),
+        onTrack: (account, track, stream) => this.#events.emit(NetcallEvent.REMOTE_TRACK, { account, track, stream }),
+        onState: (account, state) => this.#events.emit(NetcallEvent.PEER_STATE, { account, state }),
+        onError: (err) => this.#events.emit(NetcallEvent.ERROR, err),
+      },
+    });
+    const previous = this.#members;
+    this.#members = new Map(others.map((m) => [m.account, m]));
+    if (rejoin) {
+      for (const [account] of previous) {
+        if (!this.#members.has(account)) {
+          this.#events.emit(NetcallEvent.LEAVE_CHANNEL, { account, reason: 'left' });
+        }
+      }
+    }
+    for (const member of others) {
+      this.#peers.open(member.account, member.session, { initiator: true });
+      if (!previous.has(member.account)) {
+        this.#events.emit(NetcallEvent.JOIN_CHANNEL, { account: member.account });
+      } else {
+        this.#events.emit(NetcallEvent.MEMBER_UPDATED, { account: member.account, media: { ...member.media } });
+      }
+    }
+    return {
+      channelName: /** @type {string} */ (this.#channel),
+      account: this.#account,
+      session: self.session,
+      members: others.map((m) => m.account),
+      memberList: structuredClone(others),
+      recordings: data.recordings ?? [],
+    };
+  }
+
+  /** @param {any} frame a server event */
+  #onServerEvent(frame) {
+    const peers = this.#peers;
+    if (!peers) return;
+    switch (frame.type) {
+      case 'member.joined': {
+        /** @type {Member} */
+        const member = frame.member;
+        if (!member || member.account === this.#account) return;
+        const known = this.#members.get(member.account);
+        this.#members.set(member.account, member);
+        if (known?.session === member.session) return;
+        // New member, or a known account from a new session (reload, reconnect): it offers to us.
+        peers.open(member.account, member.session, { initiator: false });
+        if (!known) this.#events.emit(NetcallEvent.JOIN_CHANNEL, { account: member.account });
+        else this.#events.emit(NetcallEvent.MEMBER_UPDATED, { account: member.account, media: { ...member.media } });
+        return;
+      }
+      case 'member.left': {
+        const known = this.#members.get(frame.account);
+        if (!known || (frame.session && known.session !== frame.session)) return;
+        this.#members.delete(frame.account);
+        peers.close(frame.account);
+        this.#events.emit(NetcallEvent.LEAVE_CHANNEL, { account: frame.account, reason: frame.reason ?? 'left' });
+        return;
+      }
+      case 'member.updated': {
+        /** @type {Member} */
+        const member = frame.member;
+        if (!member) return;
+        if (member.account === this.#account) {
+          this.#self = member;
+          return;
+        }
+        const known = this.#members.get(member.account);
+        if (!known || known.session !== member.session) return;
+        this.#members.set(member.account, member);
+        this.#events.emit(NetcallEvent.MEMBER_UPDATED, { account: member.account, media: { ...member.media } });
+        return;
+      }
+      case 'signal':
+        peers.handleSignal(frame.from, frame.fromSession, frame.data);
+        return;
+      case 'record.state':
+        this.#events.emit(NetcallEvent.RECORD_STATE, { record: frame.record, state: frame.state });
+        return;
+      default:
+        console.debug('netcall: ignoring server event', frame.type);
+    }
+  }
+
+  /**
+   * @param {Signalling} signalling
+   * @param {string} state
+   */
+  #onSignallingState(signalling, state) {
+    if (signalling !== this.#signalling) return;
+    if (state === SignallingState.IDLE) return;
+    this.#setConnectionState(state);
+    // Closed by the server side (replaced, token expired on re-join): drop the call.
+    if (state === SignallingState.CLOSED) this.#teardown();
+  }
+
+  /** @param {string} state */
+  #setConnectionState(state) {
+    if (state === this.#connectionState) return;
+    this.#connectionState = state;
+    this.#events.emit(NetcallEvent.CONNECTION_STATE, { state });
+  }
+
+  /** Forget the channel: close the mesh and the member list (not the devices). */
+  #teardown() {
+    this.#signalling = null;
+    this.#peers?.closeAll();
+    this.#peers = null;
+    this.#members = new Map();
+    this.#self = null;
+    this.#channel = null;
+    this.#setConnectionState(SignallingState.CLOSED);
+  }
+
+  /**
+   * A local device started, switched or stopped: send the new track to everyone and tell the channel.
+   * @param {'audio'|'video'} kind
+   * @param {MediaStreamTrack | null} track
+   */
+  #onLocalTrack(kind, track) {
+    this.#events.emit(NetcallEvent.LOCAL_TRACK, { kind, track });
+    if (!this.#peers) return;
+    void this.#peers.setLocalTrack(kind, track);
+    this.#sendMedia().catch((err) => console.debug('netcall: media update failed', err));
+  }
+
+  /** Tell the channel our media state, if joined. */
+  async #sendMedia() {
+    if (!this.#signalling || this.#joining || this.#connectionState !== SignallingState.CONNECTED) return;
+    const data = await this.#request('media', this.#devices.media());
+    if (data?.self) this.#self = data.self;
+  }
+
+  /**
+   * @param {string} type
+   * @param {object} [fields]
+   * @returns {Promise<any>}
+   */
+  #request(type, fields) {
+    if (!this.#signalling) {
+      return Promise.reject(new InvalidStateError('not in a channel'));
+    }
+    return this.#signalling.request(type, fields);
+  }
+}
+
+/** @returns {string} ws(s)://<host>/ws/netcall/ for the page's own host */
+function defaultUrl() {
+  const { protocol, host } = globalThis.location;
+  return `${protocol === 'https:' ? 'wss' : 'ws'}://${host}/ws/netcall/`;
+}
+
+/**
+ * @param {number | undefined} type a Netcall.DEVICE_TYPE_*
+ * @returns {'audio' | 'video' | null} the capture kind, or null for audio output types
+ */
+function deviceKind(type) {
+  switch (type) {
+    case Netcall.DEVICE_TYPE_AUDIO_IN:
+      return 'audio';
+    case Netcall.DEVICE_TYPE_VIDEO:
+      return 'video';
+    case Netcall.DEVICE_TYPE_AUDIO_OUT_LOCAL:
+    case Netcall.DEVICE_TYPE_AUDIO_OUT_CHAT:
+      return null;
+    default:
+      throw new NotFoundError(`unknown device type ${type}`);
+  }
+}
