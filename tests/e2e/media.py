@@ -1,0 +1,112 @@
+"""Fake camera and microphone input for the end-to-end tests.
+
+Each participant's Chromium process reads its microphone from a WAV sine tone and its camera
+from a Y4M file of one solid colour, so a receiver can tell by content whose media it gets.
+The files are generated here, never committed.
+"""
+
+from __future__ import annotations
+
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RGB = tuple[int, int, int]
+
+AUDIO_RATE = 48_000
+AUDIO_SECONDS = 3
+VIDEO_WIDTH = 320
+VIDEO_HEIGHT = 240
+VIDEO_FPS = 15
+VIDEO_SECONDS = 2
+
+
+@dataclass(frozen=True)
+class Participant:
+    """Who joins, and what their fake microphone and camera send."""
+
+    account: str
+    tone_hz: int
+    rgb: RGB
+
+    def with_account(self, account: str) -> Participant:
+        """The same media under another account (e.g. a second page in the same browser)."""
+        return Participant(account=account, tone_hz=self.tone_hz, rgb=self.rgb)
+
+
+RED: RGB = (255, 0, 0)
+GREEN: RGB = (0, 255, 0)
+BLUE: RGB = (0, 0, 255)
+
+ALICE = Participant("alice", 440, RED)
+BOB = Participant("bob", 660, GREEN)
+CAROL = Participant("carol", 880, BLUE)
+
+
+@dataclass(frozen=True)
+class MediaFiles:
+    wav: Path
+    y4m: Path
+
+
+def write_tone_wav(path: Path, tone_hz: int, *, seconds: int = AUDIO_SECONDS) -> Path:
+    """A mono 16-bit sine tone; a whole number of seconds at an integer frequency loops seamlessly."""
+    t = np.arange(AUDIO_RATE * seconds, dtype=np.float64) / AUDIO_RATE
+    samples = (0.5 * 32767 * np.sin(2 * np.pi * tone_hz * t)).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(AUDIO_RATE)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+def rgb_to_ycbcr(rgb: RGB) -> tuple[int, int, int]:
+    """Full-range BT.601 (JFIF) conversion, matching the Y4M colour space tag C420jpeg."""
+    r, g, b = (float(c) for c in rgb)
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    return tuple(int(np.clip(round(v), 0, 255)) for v in (y, cb, cr))  # type: ignore[return-value]
+
+
+def write_solid_y4m(
+    path: Path,
+    rgb: RGB,
+    *,
+    width: int = VIDEO_WIDTH,
+    height: int = VIDEO_HEIGHT,
+    fps: int = VIDEO_FPS,
+    seconds: int = VIDEO_SECONDS,
+) -> Path:
+    """A YUV4MPEG2 4:2:0 file whose every frame is one solid colour."""
+    y, cb, cr = rgb_to_ycbcr(rgb)
+    frame = b"".join(
+        (
+            b"FRAME\n",
+            np.full((height, width), y, dtype=np.uint8).tobytes(),
+            np.full((height // 2, width // 2), cb, dtype=np.uint8).tobytes(),
+            np.full((height // 2, width // 2), cr, dtype=np.uint8).tobytes(),
+        )
+    )
+    header = f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode("ascii")
+    with path.open("wb") as out:
+        out.write(header)
+        for _ in range(fps * seconds):
+            out.write(frame)
+    return path
+
+
+def media_files_for(participant: Participant, directory: Path) -> MediaFiles:
+    """Write (or reuse) the WAV and Y4M files for a participant's tone and colour."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = "tone{}_rgb{}-{}-{}".format(participant.tone_hz, *participant.rgb)
+    wav = directory / f"{stem}.wav"
+    y4m = directory / f"{stem}.y4m"
+    if not wav.exists():
+        write_tone_wav(wav, participant.tone_hz)
+    if not y4m.exists():
+        write_solid_y4m(y4m, participant.rgb)
+    return MediaFiles(wav=wav, y4m=y4m)
