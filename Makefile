@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest chromium clean
+.PHONY: run test test-postgres lint typecheck pytest chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ typecheck: $(VENV)/.dev-installed
 
 pytest: $(VENV)/.dev-installed chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-postgres: the test suite against PostgreSQL (DATABASE_URL, default the local server)
+test-postgres: $(VENV)/.dev-installed chromium
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/netcall} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 chromium:
 	@scripts/ensure-chromium.sh $(BIN)/python

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +47,7 @@ class DaphneServer:
     db_path: Path
     log_path: Path
     process: subprocess.Popen[bytes] = field(repr=False)
+    drop_database: Callable[[], None] | None = field(default=None, repr=False)
 
     def log_text(self, *, since: int = 0) -> str:
         """The server's stdout+stderr, from byte offset `since`."""
@@ -91,6 +92,23 @@ class DaphneServer:
             query["type"] = type
         return f"{self.url}/room/{quote(channel, safe='')}/?{urlencode(query)}"
 
+    def wait_until_answering(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _answers(self.url + "/"):
+            if self.process.poll() is not None:
+                raise ServerStartError(f"daphne exited with {self.process.returncode}:\n{self.log_text()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ServerStartError(f"daphne did not answer GET / within {START_TIMEOUT:.0f} s:\n{self.log_text()}")
+            time.sleep(0.1)  # polling interval, not a wait for a condition
+
+    def restart(self) -> None:
+        """Kill the process (no graceful shutdown, like a crash) and start a new one on the same port."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self.process = _launch(self.port, self.env, self.log_path)
+        self.wait_until_answering()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -99,6 +117,8 @@ class DaphneServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        if self.drop_database is not None:
+            self.drop_database()
 
 
 def _manage(args: Sequence[str], *, env: Mapping[str, str], timeout: float) -> str:
@@ -126,6 +146,29 @@ def _server_env(db_path: Path, extra_env: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def _private_postgres_database(env: dict[str, str]) -> Callable[[], None] | None:
+    """When the suite runs against PostgreSQL (DATABASE_URL), give each server a fresh database of its own,
+    never the one DATABASE_URL names; returns the function that drops it."""
+    url = env.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return None
+    import uuid
+
+    import psycopg
+
+    base, _, _ = url.rpartition("/")
+    name = f"netcall_e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    env["DATABASE_URL"] = f"{base}/{name}"
+
+    def drop() -> None:
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return drop
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
@@ -137,46 +180,35 @@ def _answers(url: str) -> bool:
         return False
 
 
+def _launch(port: int, env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "netcall_site.asgi:application"],
+            cwd=REPO_ROOT,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def start_daphne(workdir: Path, extra_env: Mapping[str, str] | None = None) -> DaphneServer:
     """Migrate a fresh SQLite database in `workdir`, start Daphne on a free port, wait for `GET /`."""
     workdir.mkdir(parents=True, exist_ok=True)
     db_path = workdir / "netcall.sqlite3"
     log_path = workdir / "daphne.log"
     env = _server_env(db_path, extra_env or {})
+    drop_database = None if "DATABASE_URL" in (extra_env or {}) else _private_postgres_database(env)
     _manage(["migrate", "--noinput"], env=env, timeout=120)
     port = free_port()
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "netcall_site.asgi:application",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
     server = DaphneServer(
         url=f"http://127.0.0.1:{port}",
         port=port,
         env=env,
         db_path=db_path,
         log_path=log_path,
-        process=process,
+        process=_launch(port, env, log_path),
+        drop_database=drop_database,
     )
-    deadline = time.monotonic() + START_TIMEOUT
-    while not _answers(server.url + "/"):
-        if process.poll() is not None:
-            raise ServerStartError(f"daphne exited with {process.returncode} before answering:\n{server.log_text()}")
-        if time.monotonic() > deadline:
-            server.stop()
-            raise ServerStartError(f"daphne did not answer GET / within {START_TIMEOUT:.0f} s:\n{server.log_text()}")
-        time.sleep(0.1)  # polling interval, not a wait for a condition
+    server.wait_until_answering()
     logger.info("DaphneServer(%s) started, log %s", server.url, log_path)
     return server

@@ -181,3 +181,31 @@ def test_two_rooms_never_see_each_other(open_participant: OpenParticipant) -> No
     carol.wait_for_members(["dave"])
     dave.wait_for_members(["carol"])
     dave.expect_media_from(CAROL)
+
+
+def test_call_recovers_after_the_server_crashes(open_participant: OpenParticipant, daphne_server) -> None:
+    """Everyone loses the signalling connection at once (the server process dies and comes back):
+    the SDKs reconnect on their own, re-join, and media flows again without anyone doing anything."""
+    server = daphne_server(NETCALL_E2E_INSTANCE="crash")
+    people = [ALICE, BOB]
+    alice, bob = (open_participant(p, server) for p in people)
+    for page in (alice, bob):
+        # While the server is down the browser itself logs the failed WebSocket attempts.
+        page.allow_console_error(r"WebSocket connection to .* failed")
+    channel = unique_channel("crash")
+    alice.join(channel)
+    bob.join(channel)
+    alice.wait_for_members(["bob"])
+    bob.wait_for_members(["alice"])
+    alice.expect_media_from(BOB)
+    marks = {page.account: page.event_count() for page in (alice, bob)}
+
+    server.restart()
+
+    for page, other in ((alice, BOB), (bob, ALICE)):
+        page.wait_for_event("connectionState", after=marks[page.account])
+        page.page.wait_for_function("() => window.netcall.connectionState === 'connected'", timeout=60_000)
+        page.wait_for_members([other.account])
+        page.expect_media_from(other)
+    states = [e.get("state") for e in alice.events()[marks["alice"] :] if e["name"] == "connectionState"]
+    assert "reconnecting" in states and states[-1] == "connected", states
