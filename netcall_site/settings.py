@@ -76,7 +76,8 @@ if _redis_url:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [_redis_url]},
+            # The prefix lets several deployments (or test runs) share one Redis.
+            "CONFIG": {"hosts": [_redis_url], "prefix": env_str("NETCALL_REDIS_PREFIX", "netcall")},
         }
     }
 else:
@@ -116,3 +117,29 @@ NETCALL_MAX_MESSAGES_PER_SECOND = env_int("NETCALL_MAX_MESSAGES_PER_SECOND", 200
 NETCALL_MEMBER_TIMEOUT = env_int("NETCALL_MEMBER_TIMEOUT", 45)
 NETCALL_ICE_SERVERS = env_json("NETCALL_ICE_SERVERS", [])
 NETCALL_SERVE_STATIC = env_bool("NETCALL_SERVE_STATIC", True)
+
+# --- uploads (tus) and finishing (recording/uploads.py, recording/finishing.py) ----------------------
+NETCALL_UPLOAD_MAX_SIZE = env_int("NETCALL_UPLOAD_MAX_SIZE", 8 * 1024**3)
+NETCALL_UPLOAD_STAGING_DIR = Path(env_str("NETCALL_UPLOAD_STAGING_DIR", str(BASE_DIR / "var" / "uploads")))
+NETCALL_UPLOAD_IDLE_SECONDS = env_int("NETCALL_UPLOAD_IDLE_SECONDS", 120)
+NETCALL_UPLOAD_EXPIRY_SECONDS = env_int("NETCALL_UPLOAD_EXPIRY_SECONDS", 7 * 24 * 3600)
+NETCALL_UPLOAD_LOCK_SECONDS = env_int("NETCALL_UPLOAD_LOCK_SECONDS", 60)
+NETCALL_UPLOAD_CORS_ORIGINS = env_list("NETCALL_UPLOAD_CORS_ORIGINS", [])
+NETCALL_TRANSCODE = env_bool("NETCALL_TRANSCODE", False)
+
+# --- recordings library: storage, signed downloads, jobs, retention (recording/storage.py, jobs.py) -----
+# Files go through Django's storage API: the filesystem under NETCALL_MEDIA_ROOT by default; any storage
+# backend (e.g. django-storages' S3 backend) by NETCALL_STORAGE_BACKEND and NETCALL_STORAGE_OPTIONS (JSON).
+MEDIA_ROOT = Path(env_str("NETCALL_MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+MEDIA_URL = "/media/"  # never served directly: downloads go through signed links
+STORAGES = {
+    "default": {
+        "BACKEND": env_str("NETCALL_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": env_json("NETCALL_STORAGE_OPTIONS", {}),
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+NETCALL_DOWNLOAD_URL_TTL = env_int("NETCALL_DOWNLOAD_URL_TTL", 24 * 3600)
+NETCALL_RETENTION_DAYS = env_int("NETCALL_RETENTION_DAYS", 0)
+NETCALL_JOBS_IN_PROCESS = env_bool("NETCALL_JOBS_IN_PROCESS", True)
+NETCALL_JOBS_POLL_SECONDS = env_int("NETCALL_JOBS_POLL_SECONDS", 1)

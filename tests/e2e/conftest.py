@@ -10,7 +10,7 @@ Fixtures (for tests that build on these):
 - ``playwright_driver -> Playwright`` (module scope; see the fixture).
 - ``chromium_for(participant) -> Browser``: the Chromium process reading that participant's
   tone and colour; one per distinct (tone, colour), at most MAX_BROWSERS per test.
-- ``open_participant(participant, server=None) -> ParticipantPage``: a new context and page
+- ``open_participant(participant, server=None, *, base_url=None) -> ParticipantPage``: a new context and page
   in that participant's Chromium; pageerror / console.error fail the test at teardown.
 """
 
@@ -160,10 +160,14 @@ def open_participant(
     pages: list[ParticipantPage] = []
     request.node.stash[_open_pages_key] = pages
 
-    def open_page(participant: Participant, server: DaphneServer | None = None) -> ParticipantPage:
-        if server is None:
-            server = request.getfixturevalue("netcall_server")
-        base_url = server.url
+    def open_page(
+        participant: Participant, server: DaphneServer | None = None, *, base_url: str | None = None
+    ) -> ParticipantPage:
+        """`base_url` (e.g. a proxy in front of servers) overrides the server's own address."""
+        if base_url is None:
+            if server is None:
+                server = request.getfixturevalue("netcall_server")
+            base_url = server.url
         page = open_participant_page(chromium_for(participant), participant, base_url)
         pages.append(page)
         return page

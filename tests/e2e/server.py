@@ -146,12 +146,8 @@ def _server_env(db_path: Path, extra_env: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def _private_postgres_database(env: dict[str, str]) -> Callable[[], None] | None:
-    """When the suite runs against PostgreSQL (DATABASE_URL), give each server a fresh database of its own,
-    never the one DATABASE_URL names; returns the function that drops it."""
-    url = env.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        return None
+def postgres_database(url: str) -> tuple[str, Callable[[], None]]:
+    """Create a fresh database on the PostgreSQL server `url` points at; return its URL and a dropper."""
     import uuid
 
     import psycopg
@@ -160,12 +156,21 @@ def _private_postgres_database(env: dict[str, str]) -> Callable[[], None] | None
     name = f"netcall_e2e_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    env["DATABASE_URL"] = f"{base}/{name}"
 
     def drop() -> None:
         with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    return f"{base}/{name}", drop
+
+
+def _private_postgres_database(env: dict[str, str]) -> Callable[[], None] | None:
+    """When the suite runs against PostgreSQL (DATABASE_URL), give each server a fresh database of its own,
+    never the one DATABASE_URL names; returns the function that drops it."""
+    url = env.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return None
+    env["DATABASE_URL"], drop = postgres_database(url)
     return drop
 
 
