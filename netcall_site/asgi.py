@@ -12,11 +12,19 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
+from recording.jobs import start_in_process_worker  # noqa: E402
 from recording.routing import websocket_urlpatterns  # noqa: E402
+
+if settings.SECRET_KEY == settings.MISSING_SECRET_KEY:
+    raise ImproperlyConfigured("NETCALL_SECRET_KEY is not set: refusing to serve with a known signing key.")
 
 # One process serves the SDK's static files itself (embedded default); behind a proxy, let it serve them.
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.NETCALL_SERVE_STATIC else django_asgi_app
+
+# Durable jobs (finishing recordings, upload upkeep) run in this process unless NETCALL_JOBS_IN_PROCESS=0.
+start_in_process_worker()
 
 application = ProtocolTypeRouter(
     {

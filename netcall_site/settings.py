@@ -12,8 +12,10 @@ from netcall_site.env import env_bool, env_int, env_json, env_list, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
-# A missing key in production is reported by `manage.py check` (recording.checks), not papered over.
-SECRET_KEY = env_str("NETCALL_SECRET_KEY") or ("insecure-dev-key-only-for-debug" if DEBUG else "")
+# A missing key in production is reported by `manage.py check` (recording.checks) and refused by
+# netcall_site.asgi at start-up; the placeholder only keeps management commands able to say so.
+MISSING_SECRET_KEY = "netcall-secret-key-is-not-set"
+SECRET_KEY = env_str("NETCALL_SECRET_KEY") or ("insecure-dev-key-only-for-debug" if DEBUG else MISSING_SECRET_KEY)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -143,3 +145,12 @@ NETCALL_DOWNLOAD_URL_TTL = env_int("NETCALL_DOWNLOAD_URL_TTL", 24 * 3600)
 NETCALL_RETENTION_DAYS = env_int("NETCALL_RETENTION_DAYS", 0)
 NETCALL_JOBS_IN_PROCESS = env_bool("NETCALL_JOBS_IN_PROCESS", True)
 NETCALL_JOBS_POLL_SECONDS = env_int("NETCALL_JOBS_POLL_SECONDS", 1)
+
+# --- HTTPS deployment (README "Deployment past one machine"); off for the embedded default ----------
+SECURE_SSL_REDIRECT = env_bool("NETCALL_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("NETCALL_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("NETCALL_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("NETCALL_HSTS_PRELOAD", False)
+if env_bool("NETCALL_BEHIND_TLS_PROXY", False):
+    # The proxy terminates TLS and says so in X-Forwarded-Proto; only trust it when told to.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

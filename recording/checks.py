@@ -11,7 +11,7 @@ from django.core.checks import Error, Warning, register
 @register()
 def netcall_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     problems: list[Error | Warning] = []
-    if not settings.SECRET_KEY:
+    if settings.SECRET_KEY == settings.MISSING_SECRET_KEY:
         problems.append(
             Error("NETCALL_SECRET_KEY is not set.", hint="Set it to a long random string.", id="netcall.E001")
         )
