@@ -8,13 +8,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "netcall_site.settings")
 # Initialise Django before importing anything that touches models.
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
 from recording.jobs import start_in_process_worker  # noqa: E402
+from recording.live import RECORDER_CHANNEL  # noqa: E402
+from recording.recorder_worker import RecorderConsumer  # noqa: E402
 from recording.routing import websocket_urlpatterns  # noqa: E402
 
 if settings.SECRET_KEY == settings.MISSING_SECRET_KEY:
@@ -30,5 +32,7 @@ application = ProtocolTypeRouter(
     {
         "http": http_app,
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        # Live recorder workers: `manage.py runworker netcall-recorder` (recording/recorder_dispatch.py).
+        "channel": ChannelNameRouter({RECORDER_CHANNEL: RecorderConsumer.as_asgi()}),
     }
 )

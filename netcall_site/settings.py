@@ -38,6 +38,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # framing headers: embed page for NETCALL_EMBED_ORIGINS, frame-ancestors 'none' elsewhere (before XFO)
+    "recording.security_headers.SecurityHeadersMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -119,6 +121,8 @@ NETCALL_MAX_MESSAGES_PER_SECOND = env_int("NETCALL_MAX_MESSAGES_PER_SECOND", 200
 NETCALL_MEMBER_TIMEOUT = env_int("NETCALL_MEMBER_TIMEOUT", 45)
 NETCALL_ICE_SERVERS = env_json("NETCALL_ICE_SERVERS", [])
 NETCALL_SERVE_STATIC = env_bool("NETCALL_SERVE_STATIC", True)
+# Origins (exact, e.g. https://app.example.com) whose pages may frame /embed/ (recording/security_headers.py)
+NETCALL_EMBED_ORIGINS = env_list("NETCALL_EMBED_ORIGINS", [])
 
 # --- uploads (tus) and finishing (recording/uploads.py, recording/finishing.py) ----------------------
 NETCALL_UPLOAD_MAX_SIZE = env_int("NETCALL_UPLOAD_MAX_SIZE", 8 * 1024**3)
@@ -145,6 +149,32 @@ NETCALL_DOWNLOAD_URL_TTL = env_int("NETCALL_DOWNLOAD_URL_TTL", 24 * 3600)
 NETCALL_RETENTION_DAYS = env_int("NETCALL_RETENTION_DAYS", 0)
 NETCALL_JOBS_IN_PROCESS = env_bool("NETCALL_JOBS_IN_PROCESS", True)
 NETCALL_JOBS_POLL_SECONDS = env_int("NETCALL_JOBS_POLL_SECONDS", 1)
+
+# --- live broadcasting, server recording and the callback (docs/live.md) ----------------------------
+# The recorder worker: in this process by default; `manage.py runworker netcall-recorder` elsewhere.
+NETCALL_RECORDER_IN_PROCESS = env_bool("NETCALL_RECORDER_IN_PROCESS", True)
+NETCALL_LIVE_MAX_SECONDS = env_int("NETCALL_LIVE_MAX_SECONDS", 4 * 3600)
+NETCALL_LIVE_WIDTH = env_int("NETCALL_LIVE_WIDTH", 640)
+NETCALL_LIVE_HEIGHT = env_int("NETCALL_LIVE_HEIGHT", 360)
+NETCALL_LIVE_FPS = env_int("NETCALL_LIVE_FPS", 15)
+NETCALL_LIVE_VIDEO_BITRATE = env_int("NETCALL_LIVE_VIDEO_BITRATE", 1_000_000)
+NETCALL_LIVE_AUDIO_BITRATE = env_int("NETCALL_LIVE_AUDIO_BITRATE", 96_000)
+NETCALL_LIVE_X264_PRESET = env_str("NETCALL_LIVE_X264_PRESET", "veryfast")
+NETCALL_LIVE_SPOOL_DIR = Path(env_str("NETCALL_LIVE_SPOOL_DIR", str(BASE_DIR / "var" / "live")))
+NETCALL_LIVE_HEARTBEAT_SECONDS = env_int("NETCALL_LIVE_HEARTBEAT_SECONDS", 5)
+NETCALL_LIVE_STALE_SECONDS = env_int("NETCALL_LIVE_STALE_SECONDS", 30)
+NETCALL_LIVE_RTMP_ALLOWED_HOSTS = env_list("NETCALL_LIVE_RTMP_ALLOWED_HOSTS", [])
+NETCALL_LIVE_RTMP_RETRY_MAX_SECONDS = env_int("NETCALL_LIVE_RTMP_RETRY_MAX_SECONDS", 30)
+NETCALL_LIVE_RTMP_STALL_SECONDS = env_int("NETCALL_LIVE_RTMP_STALL_SECONDS", 10)
+NETCALL_LIVE_RTMP_GIVE_UP_SECONDS = env_int("NETCALL_LIVE_RTMP_GIVE_UP_SECONDS", 0)
+NETCALL_PUBLIC_URL = env_str("NETCALL_PUBLIC_URL", "").rstrip("/")
+NETCALL_CALLBACK_URL = env_str("NETCALL_CALLBACK_URL")
+NETCALL_CALLBACK_SECRET = env_str("NETCALL_CALLBACK_SECRET")
+NETCALL_CALLBACK_DEADLINE_SECONDS = env_int("NETCALL_CALLBACK_DEADLINE_SECONDS", 3 * 24 * 3600)
+NETCALL_CALLBACK_RETRY_BASE_SECONDS = env_int("NETCALL_CALLBACK_RETRY_BASE_SECONDS", 10)
+NETCALL_CALLBACK_RETRY_MAX_SECONDS = env_int("NETCALL_CALLBACK_RETRY_MAX_SECONDS", 3600)
+NETCALL_CALLBACK_TIMEOUT_SECONDS = env_int("NETCALL_CALLBACK_TIMEOUT_SECONDS", 10)
+NETCALL_CALLBACK_URL_TTL = env_int("NETCALL_CALLBACK_URL_TTL", 7 * 24 * 3600)
 
 # --- HTTPS deployment (README "Deployment past one machine"); off for the embedded default ----------
 SECURE_SSL_REDIRECT = env_bool("NETCALL_SSL_REDIRECT", False)

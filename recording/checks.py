@@ -27,3 +27,19 @@ def netcall_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Error
             )
         )
     return problems
+
+
+@register()
+def netcall_embed_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """NETCALL_EMBED_ORIGINS must hold exact origins: they go into a CSP header and postMessage checks."""
+    from recording.security_headers import origin_problem
+
+    return [
+        Error(
+            f"NETCALL_EMBED_ORIGINS: {origin!r} {problem}.",
+            hint="A comma-separated list of origins such as https://app.example.com",
+            id="netcall.E060",
+        )
+        for origin in settings.NETCALL_EMBED_ORIGINS
+        if (problem := origin_problem(origin))
+    ]

@@ -12,7 +12,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from recording import rooms
+from recording import live as live_services
+from recording import recorder_dispatch, rooms
 from recording.models import Member, RecordNotice
 from recording.names import room_group_name
 from recording.protocol import RECORD_KINDS, ProtocolError, Request, ack, error, request_parse
@@ -67,6 +68,7 @@ class NetcallConsumer(AsyncWebsocketConsumer):
         media = request.body.get("media", {"audio": True, "video": True})
         if not isinstance(media, dict):
             raise ProtocolError("bad_message", "field 'media' must be an object", request.id)
+        live = live_services.live_request_parse(request.body.get("live"), may_record=token.allows("record"))
         result = await database_sync_to_async(rooms.room_join)(
             channel=token.channel,
             account=token.account,
@@ -75,6 +77,7 @@ class NetcallConsumer(AsyncWebsocketConsumer):
             video=bool(media.get("video", True)),
             capacity=settings.NETCALL_ROOM_CAPACITY,
             timeout=settings.NETCALL_MEMBER_TIMEOUT,
+            live=live,
         )
         self.token, self.member = token, result.member
         self.group = room_group_name(token.channel)
@@ -85,12 +88,21 @@ class NetcallConsumer(AsyncWebsocketConsumer):
             )
         await self._announce_departures(result.expired, result.ended_notices, reason="expired")
         await self._broadcast({"type": "member.joined", "member": result.member.as_wire()})
-        return {
+        data: dict[str, Any] = {
             "self": result.member.as_wire(),
             "members": [m.as_wire() for m in result.others],
             "recordings": [n.as_wire() for n in result.notices],
             "iceServers": settings.NETCALL_ICE_SERVERS,
         }
+        if result.live is not None:
+            if result.live.recorder is not None:
+                await self._broadcast({"type": "member.joined", "member": result.live.recorder.as_wire()})
+            if result.live.started and result.live.session is not None:
+                await recorder_dispatch.recorder_start(self.channel_layer, session_id=str(result.live.session.id))
+            live_data = live_services.live_ack(result.member, result.live)
+            if live_data is not None:
+                data["live"] = live_data
+        return data
 
     async def _leave_request(self, request: Request) -> dict[str, Any]:
         await self._leave(reason="left")

@@ -19,6 +19,20 @@ def is_valid_name(value: object) -> bool:
     )
 
 
+# Accounts that start with this are server participants (the live recorder is `#recorder`): no token can
+# name one, so no client can impersonate or displace them.
+RESERVED_PREFIX = "#"
+
+
+def is_valid_account(value: object) -> bool:
+    """A name a user may hold: a valid name that is not reserved for server participants."""
+    return is_valid_name(value) and not str(value).startswith(RESERVED_PREFIX)
+
+
+def is_server_account(account: str) -> bool:
+    return account.startswith(RESERVED_PREFIX)
+
+
 def room_group_name(channel: str) -> str:
     """Channel-layer group of a room. Groups allow only ASCII, so hash the user's channel name."""
     digest = hashlib.sha256(channel.encode()).hexdigest()[:40]

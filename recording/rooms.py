@@ -10,11 +10,16 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from recording.models import Member, RecordNotice, Room
+from recording.names import RESERVED_PREFIX
+
+if TYPE_CHECKING:
+    from recording.live import LiveJoin, LiveRequest
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +49,7 @@ class JoinResult:
     replaced: Replaced | None = None
     expired: list[Member] = field(default_factory=list)
     ended_notices: list[RecordNotice] = field(default_factory=list)
+    live: LiveJoin | None = None
 
 
 @dataclass
@@ -82,6 +88,7 @@ def room_join(
     video: bool,
     capacity: int,
     timeout: int,
+    live: LiveRequest | None = None,
 ) -> JoinResult:
     for attempt in range(3):
         try:
@@ -93,6 +100,7 @@ def room_join(
                 video=video,
                 capacity=capacity,
                 timeout=timeout,
+                live=live,
             )
         except IntegrityError:
             # Two processes created the same room or member at once; the retry sees the winner's row.
@@ -111,38 +119,45 @@ def _room_join_once(
     video: bool,
     capacity: int,
     timeout: int,
+    live: LiveRequest | None = None,
 ) -> JoinResult:
+    from recording import live as live_services  # imports this module
+
     room, _ = Room.objects.get_or_create(name=channel)
     expired, ended = _expire_stale(room, timeout=timeout)
     now = timezone.now()
     existing = room.members.select_for_update().filter(account=account).first()
+    role = live_services.live_role_check(room=room, account=account, request=live)
     replaced: Replaced | None = None
     if existing is not None:
         replaced = Replaced(existing.session, existing.channel_name)
         existing.session = _new_session()
         existing.channel_name = channel_name
         existing.audio, existing.video = audio, video
+        existing.role = role
         existing.joined_at = existing.last_seen = now
         existing.save()
         member = existing
         logger.info("Room(%s) %s re-joined, replacing session %s", channel, account, replaced.session)
     else:
-        if room.members.count() >= capacity:
+        if room.members.exclude(account__startswith=RESERVED_PREFIX).count() >= capacity:
             raise RoomError("room_full", f"the channel has reached its capacity of {capacity} members")
         member = Member.objects.create(
             room=room,
             account=account,
             session=_new_session(),
             channel_name=channel_name,
+            role=role,
             audio=audio,
             video=video,
             joined_at=now,
             last_seen=now,
         )
         logger.info("Room(%s) %s joined", channel, account)
+    live_join = live_services.live_after_join(room=room, member=member, request=live, now=now)
     others = list(room.members.exclude(id=member.id))
     notices = list(room.record_notices.all())
-    return JoinResult(member, others, notices, replaced, expired, ended)
+    return JoinResult(member, others, notices, replaced, expired, ended, live_join)
 
 
 @transaction.atomic

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 
-from recording.names import is_valid_name
+from recording.names import is_valid_account, is_valid_name
 
 TOKEN_SALT = "netcall.token"
 GRANTS = ("publish", "record", "upload")
@@ -43,8 +43,8 @@ def token_mint(
     grants: Iterable[str] = GRANTS,
     now: float | None = None,
 ) -> str:
-    if not is_valid_name(account):
-        raise ValueError("account must be 1-64 characters without control characters or slashes")
+    if not is_valid_account(account):
+        raise ValueError("account must be 1-64 characters without control characters or slashes, not starting with #")
     if not is_valid_name(channel):
         raise ValueError("channel must be 1-64 characters without control characters or slashes")
     grant_list = sorted(set(grants))

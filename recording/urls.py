@@ -1,9 +1,31 @@
 from django.urls import path
 
-from recording import views
+from recording import embed_views, library_views, upload_views, views
 
 urlpatterns = [
     path("", views.lobby, name="lobby"),
     path("room/<str:channel>/", views.room, name="room"),
     path("api/tokens", views.api_tokens, name="api-tokens"),
+    # a call inside another site's iframe (recording/embed_views.py, README "Embedding")
+    path("embed/", embed_views.embed_page, name="embed"),
+    path("embed/embed.js", embed_views.embed_helper, name="embed-helper"),
+    # tus uploads and the recordings library (recording/upload_views.py, recording/library_views.py)
+    path("api/uploads/", upload_views.uploads_collection, name="uploads"),
+    path("api/uploads/<str:upload_id>", upload_views.uploads_resource, name="upload"),
+    path("api/recordings", library_views.api_recordings, name="api-recordings"),
+    path("api/recordings/<str:recording_id>", library_views.api_recording, name="api-recording"),
+    path("api/recordings/<str:recording_id>/links", library_views.api_recording_links, name="api-recording-links"),
+    path(
+        "api/recordings/<str:recording_id>/transcode",
+        library_views.api_recording_transcode,
+        name="api-recording-transcode",
+    ),
+    path("recordings/file/<str:signed>", library_views.recording_file, name="recording-file"),
+    path("recordings/<str:channel>/", library_views.recording_list, name="recording-list"),
+    path("recordings/<str:channel>/<str:recording_id>/", library_views.recording_detail, name="recording-detail"),
+    path(
+        "recordings/<str:channel>/<str:recording_id>/delete",
+        library_views.recording_delete_page,
+        name="recording-delete",
+    ),
 ]

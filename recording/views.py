@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 
 from recording.api_errors import api_error
 from recording.apikeys import request_has_api_key
-from recording.names import is_valid_name
+from recording.names import is_valid_account, is_valid_name
 from recording.tokens import GRANTS, TokenError, token_mint, token_verify
 
 MAX_TTL = 7 * 24 * 3600
@@ -51,7 +51,7 @@ def room(request: HttpRequest, channel: str) -> HttpResponse:
         account = request.GET.get("account", "")
         if not settings.NETCALL_GUEST_MODE:
             return render(request, "lobby.html", {"error": "Guest mode is off: a token is required."}, status=403)
-        if not is_valid_name(account):
+        if not is_valid_account(account):
             return render(request, "lobby.html", {"error": "Choose an account name (1-64 characters)."}, status=400)
         token = token_mint(account=account, channel=channel)
     config = {"account": account, "channel": channel, "token": token, "type": call_type}
@@ -77,7 +77,7 @@ def api_tokens(request: HttpRequest) -> JsonResponse:
     if (
         not isinstance(account, str)
         or not isinstance(channel, str)
-        or not (is_valid_name(account) and is_valid_name(channel))
+        or not (is_valid_account(account) and is_valid_name(channel))
     ):
         return api_error(400, "bad_request", "'account' and 'channel' must be 1-64 characters without slashes")
     if not isinstance(ttl, int) or isinstance(ttl, bool) or not 0 < ttl <= MAX_TTL:

@@ -69,6 +69,7 @@ function tileFor(account) {
   if (local) ui.tiles.prepend(figure);
   else ui.tiles.append(figure);
   const tile = { figure, video, state };
+  addRecordButton(figure, account);
   tiles.set(account, tile);
   return tile;
 }
@@ -287,8 +288,224 @@ ui.leave.addEventListener('click', async () => {
   }
 });
 
+// --- uploads (save: 'upload'): one progress bar per upload ---------------------------------------
+
+/** @type {Map<string, {item: HTMLLIElement, bar: HTMLProgressElement, label: HTMLSpanElement}>} */
+const uploadBars = new Map();
+const UPLOAD_STATES = {
+  uploading: 'uploading',
+  retrying: 'connection lost, retrying',
+  complete: 'on the server',
+  failed: 'failed (kept in this browser, retried on the next visit)',
+  recovering: 'finishing an earlier upload',
+  recovered: 'earlier upload finished',
+};
+
+nc.on('uploadProgress', (progress) => {
+  let bar = uploadBars.get(progress.uploadUrl);
+  if (!bar) {
+    const item = document.createElement('li');
+    item.className = 'upload';
+    item.dataset.upload = progress.uploadUrl;
+    const label = document.createElement('span');
+    const progressBar = document.createElement('progress');
+    progressBar.max = 1;
+    item.append(label, ' ', progressBar);
+    byId('upload-list').append(item);
+    byId('uploads').hidden = false;
+    bar = { item, bar: progressBar, label };
+    uploadBars.set(progress.uploadUrl, bar);
+  }
+  const whom = progress.kind === 'aac' ? 'mix' : progress.account;
+  const kb = (/** @type {number} */ n) => `${Math.round(n / 1024)} KB`;
+  const of = progress.final ? ` of ${kb(progress.size)}` : ` (${kb(progress.size)} recorded)`;
+  bar.label.textContent = `${whom}: ${UPLOAD_STATES[progress.state] ?? progress.state}, ${kb(progress.sent)}${of}`;
+  bar.item.dataset.state = progress.state;
+  bar.bar.value = progress.size ? progress.sent / progress.size : 0;
+  bar.bar.setAttribute('aria-label', `Upload of ${whom}`);
+});
+
 window.addEventListener('pagehide', () => {
   if (!left) void nc.leaveChannel();
+});
+
+// --- recording: a button per tile and for the mix, a live readout, the finished files -------------
+
+const recordUi = {
+  mix: /** @type {HTMLButtonElement} */ (byId('record-mix')),
+  save: /** @type {HTMLSelectElement} */ (byId('record-save')),
+  notices: /** @type {HTMLElement} */ (byId('record-notices')),
+  running: /** @type {HTMLUListElement} */ (byId('record-running')),
+  files: /** @type {HTMLUListElement} */ (byId('record-files')),
+};
+/** @type {Map<string, {recorder: string, target: string | null, kind: string}>} who records whom, room-wide */
+const recordNotices = new Map();
+/** @type {ReturnType<typeof setInterval> | undefined} */
+let readoutTimer;
+if (typeof (/** @type {any} */ (window).showSaveFilePicker) !== 'function') {
+  recordUi.save.querySelector('option[value="picker"]')?.remove();
+}
+
+/** @param {number} bytes @returns {string} */
+function formatSize(bytes) {
+  return bytes >= 1024 * 1024 ? `${(bytes / (1024 * 1024)).toFixed(1)} MB` : `${Math.round(bytes / 1024)} KB`;
+}
+
+/** @param {number} seconds @returns {string} m:ss */
+function formatTime(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/**
+ * @param {'mp4'|'aac'} kind
+ * @param {string} [account]
+ * @returns {HTMLButtonElement | null}
+ */
+function recordButton(kind, account) {
+  if (kind === 'aac') return recordUi.mix;
+  return document.querySelector(`figure.tile[data-account="${CSS.escape(account ?? '')}"] button.record`);
+}
+
+/** @param {HTMLButtonElement | null} button @param {boolean} recording */
+function setRecordButton(button, recording) {
+  if (!button) return;
+  button.setAttribute('aria-pressed', String(recording));
+  const whom = button === recordUi.mix ? 'audio mix' : button.dataset.self ? 'yourself' : button.dataset.record;
+  button.textContent = recording ? `Stop recording ${whom}` : `Record ${whom}`;
+}
+
+/**
+ * A record button on a participant's tile.
+ * @param {HTMLElement} figure
+ * @param {string} account
+ */
+function addRecordButton(figure, account) {
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'record';
+  button.dataset.record = account;
+  if (account === config.account) button.dataset.self = 'true';
+  setRecordButton(button, false);
+  button.addEventListener('click', () => void toggleRecording('mp4', account, button));
+  figure.append(button);
+}
+
+/**
+ * @param {'mp4'|'aac'} kind
+ * @param {string} account
+ * @param {HTMLButtonElement} button
+ */
+async function toggleRecording(kind, account, button) {
+  const recording = button.getAttribute('aria-pressed') === 'true';
+  button.disabled = true;
+  try {
+    if (!recording) {
+      const save = recordUi.save.value;
+      if (kind === 'mp4') await nc.startRecordMp4({ account, save });
+      else await nc.startRecordAac({ save });
+      setRecordButton(button, true);
+    } else {
+      const result = kind === 'mp4' ? await nc.stopRecordMp4({ account }) : await nc.stopRecordAac();
+      setRecordButton(button, false);
+      addFinishedFile(result);
+    }
+  } catch (err) {
+    const e = /** @type {{code?: string, message?: string}} */ (err);
+    showNotice(`Recording: ${e.message ?? err}`);
+    if (e.code === 'not_recording') setRecordButton(button, false);
+  } finally {
+    button.disabled = false;
+    renderReadout();
+  }
+}
+
+/** The running recordings with their elapsed time and size, refreshed every second while any runs. */
+function renderReadout() {
+  const running = nc.getRecordings().filter((r) => r.state !== 'ended');
+  recordUi.running.replaceChildren(
+    ...running.map((r) => {
+      const item = document.createElement('li');
+      item.dataset.kind = r.kind;
+      item.dataset.account = r.account;
+      const whom = r.kind === 'aac' ? 'Audio mix' : r.account === config.account ? 'You' : r.account;
+      item.textContent = `● ${whom}: ${formatTime(r.elapsed)} · ${formatSize(r.size)} · ${r.fileName}`;
+      return item;
+    }),
+  );
+  if (running.length > 0 && readoutTimer === undefined) {
+    readoutTimer = setInterval(renderReadout, 1000);
+  } else if (running.length === 0 && readoutTimer !== undefined) {
+    clearInterval(readoutTimer);
+    readoutTimer = undefined;
+  }
+}
+
+/**
+ * List a finished recording with a player and a download link.
+ * @param {{account: string, kind: string, blob: Blob, fileName: string, mimeType: string, size: number,
+ *   duration: number | null, saved: string, reason?: string}} result
+ */
+function addFinishedFile(result) {
+  const url = URL.createObjectURL(result.blob);
+  const item = document.createElement('li');
+  item.dataset.kind = result.kind;
+  item.dataset.account = result.account;
+  const title = document.createElement('p');
+  const whom = result.kind === 'aac' ? 'audio mix' : result.account;
+  const duration = result.duration === null ? '' : ` · ${formatTime(result.duration)}`;
+  const why = result.reason && result.reason !== 'stopped' ? ` · ended: ${result.reason}` : '';
+  title.textContent = `${result.fileName} (${whom}${duration} · ${formatSize(result.size)}${why})`;
+  const player = document.createElement(result.kind === 'aac' ? 'audio' : 'video');
+  player.controls = true;
+  player.preload = 'metadata';
+  player.src = url;
+  player.setAttribute('aria-label', `Play ${result.fileName}`);
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = result.fileName;
+  link.textContent = 'Download';
+  item.append(title, player, ' ', link);
+  recordUi.files.prepend(item);
+}
+
+/** Who records whom in this channel, in words. */
+function renderNotices() {
+  const lines = [...recordNotices.values()].map(({ recorder, target, kind }) => {
+    const who = recorder === config.account ? 'You are' : `${recorder} is`;
+    const whom = kind === 'aac' ? 'the audio mix' : target === config.account ? 'you' : target === recorder ? 'themselves' : target;
+    return `${who} recording ${whom}.`;
+  });
+  recordUi.notices.textContent = lines.length ? lines.join(' ') : 'Nobody is recording.';
+  recordUi.notices.dataset.count = String(lines.length);
+}
+
+/** @param {{recorder: string | null, target: string | null, kind: string | null}} record */
+const noticeKey = ({ recorder, target, kind }) => `${recorder}|${target ?? ''}|${kind}`;
+
+nc.on('recordStateChange', (change) => {
+  if (!change.recorder || !change.kind) return;
+  if (change.state === 'started') recordNotices.set(noticeKey(change), change);
+  else recordNotices.delete(noticeKey(change));
+  renderNotices();
+});
+
+nc.on('recordEnded', ({ account, kind, reason, result }) => {
+  setRecordButton(recordButton(kind, account), false);
+  if (result) addFinishedFile(result);
+  renderReadout();
+  if (reason === 'error') showNotice(`The recording of ${kind === 'aac' ? 'the mix' : account} failed.`);
+});
+
+nc.on('connectionState', ({ state }) => {
+  recordUi.mix.disabled = state !== 'connected' && state !== 'reconnecting';
+});
+
+recordUi.mix.addEventListener('click', () => void toggleRecording('aac', config.account, recordUi.mix));
+
+window.addEventListener('beforeunload', (event) => {
+  // Closing the page ends the recordings it runs: ask first.
+  if (nc.getRecordings().some((r) => r.state === 'recording')) event.preventDefault();
 });
 
 // --- join -----------------------------------------------------------------------------------------
@@ -312,3 +529,10 @@ ready
     showNotice(`Could not join the call: ${describeError(err)}`);
     renderStatus();
   });
+
+ready
+  .then(({ recordings }) => {
+    for (const record of recordings ?? []) recordNotices.set(noticeKey(record), record);
+    renderNotices();
+  })
+  .catch(() => {}); // reported above

@@ -38,3 +38,43 @@ export async function attachStream(element, stream, { muted = false } = {}) {
 export function detachStream(element) {
   element.srcObject = null;
 }
+
+/**
+ * Let the browser download a Blob under `fileName` (what the recorder's 'download' sink does).
+ * @param {Blob} blob
+ * @param {string} fileName
+ */
+export function downloadBlob(blob, fileName) {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = fileName;
+  link.rel = 'noopener';
+  link.style.display = 'none';
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // The download has taken its own reference by now; give slow browsers a minute anyway.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+/**
+ * Play a stream in a detached, muted media element. Chromium delivers a remote WebRTC audio
+ * track to WebAudio and MediaRecorder only while some media element plays it; the recorder uses
+ * this so that recordings do not depend on how the page shows the call.
+ * @param {MediaStream} stream
+ * @returns {() => void} stops playing
+ */
+export function playDetached(stream) {
+  const element = document.createElement('audio');
+  element.muted = true;
+  element.autoplay = true;
+  element.srcObject = stream;
+  element.play().catch(() => {
+    // Autoplay refused: the page's own elements (or a later gesture) will have to play it.
+  });
+  return () => {
+    element.pause();
+    element.srcObject = null;
+  };
+}

@@ -29,6 +29,20 @@ export const ClientErrorCode = Object.freeze({
   BAD_ARGUMENT: 'bad_argument',
   /** A peer connection could not be negotiated. */
   NEGOTIATION_FAILED: 'negotiation_failed',
+  /** Recording: the call is not in a channel. */
+  NOT_IN_CHANNEL: 'not_in_channel',
+  /** Recording: the account to record is not a member of the channel. */
+  NO_SUCH_ACCOUNT: 'no_such_account',
+  /** Recording: that target (member or mix) is already being recorded by this client. */
+  ALREADY_RECORDING: 'already_recording',
+  /** Recording: stop called for a target that is not being recorded (the server's code too). */
+  NOT_RECORDING: 'not_recording',
+  /** Recording: the browser cannot record any usable container/codec (MediaRecorder). */
+  NO_SUPPORTED_FORMAT: 'no_supported_format',
+  /** Recording: the browser's recorder failed, or produced no data in time. */
+  RECORDER_FAILED: 'recorder_failed',
+  /** Recording: the file could not be written (disk full, permission revoked...). */
+  SAVE_FAILED: 'save_failed',
 });
 
 /** Base class of every error the SDK throws, rejects with, or emits as an 'error' event. */

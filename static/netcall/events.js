@@ -18,8 +18,19 @@ export const NetcallEvent = Object.freeze({
   CONNECTION_STATE: 'connectionState',
   /** The peer connection to a remote member changed state (RTCPeerConnection.connectionState). `{account, state}` */
   PEER_STATE: 'peerState',
-  /** Someone started or stopped a recording notice. `{record: {recorder, target, kind, startedAt}, state}` */
-  RECORD_STATE: 'recordState',
+  /**
+   * Someone in the channel (you included) started or stopped recording someone.
+   * `{recorder, target, kind: 'mp4'|'aac', state: 'started'|'stopped', startedAt, local}` (target null for the mix)
+   */
+  RECORD_STATE_CHANGE: 'recordStateChange',
+  /** One of your recordings ended without stop being called (target left, you left, error). `{account, kind, reason, result, error}` */
+  RECORD_ENDED: 'recordEnded',
+  /** save: 'upload' progress. `{account, kind, uploadUrl, recordingId, sent, size, final, state}`, state:
+   * uploading|retrying|complete|failed|recovering|recovered (recovered: an earlier page's upload, finished) */
+  UPLOAD_PROGRESS: 'uploadProgress',
+  /** Live mode: the state of the server's RTMP push, for the host (live.js LiveState).
+   * `{state: connecting|pushing|retrying|failed|stopped|ended, session, attempt, retryIn, error, recording, reason}` */
+  LIVE_STATE: 'liveState',
   /** The local stream gained or lost a track (startDevice/stopDevice). `{kind, track}` (track may be null) */
   LOCAL_TRACK: 'localTrack',
   /** Something went wrong outside a method call: a NetcallError with a stable `.code`. */

@@ -12,8 +12,11 @@
 import { Devices } from './devices.js';
 import { ClientErrorCode, InvalidStateError, NetcallError, NotFoundError, UnsupportedError } from './errors.js';
 import { Emitter, NetcallEvent } from './events.js';
+import { isServerAccount, liveStateChange } from './live.js';
 import { Peers } from './peers.js';
+import { Recorder, recordStateChange } from './recorder.js';
 import { Signalling, SignallingState } from './signalling.js';
+import { resumePendingUploads } from './upload.js';
 
 export { NetcallError, InvalidStateError, UnsupportedError, NotFoundError, NetcallEvent };
 
@@ -24,7 +27,7 @@ const NAME_RE = /^[^\u0000-\u001f\u007f/\\]{1,64}$/u;
  * @typedef {object} Member
  * @property {string} account
  * @property {string} session
- * @property {'member'|'host'|'cohost'} role
+ * @property {'member'|'host'|'cohost'|'recorder'} role
  * @property {{audio: boolean, video: boolean}} media
  * @property {number} [joinedAt]
  */
@@ -46,6 +49,8 @@ const NAME_RE = /^[^\u0000-\u001f\u007f/\\]{1,64}$/u;
  * @property {string[]} members the accounts of the other members
  * @property {Member[]} memberList the other members in full
  * @property {object[]} recordings recording notices running in the channel
+ * @property {{role: string, session: string|null, host: string|null, record: boolean} | null} live the
+ *   channel's live session and our role in it (live.js), or null
  */
 
 /** A multi-party WebRTC call: one object per account, one channel at a time. */
@@ -82,6 +87,8 @@ export class Netcall {
   #connectionState = SignallingState.CLOSED;
   /** @type {import('./signalling.js').SignallingOptions} */
   #signallingOptions;
+  /** @type {Recorder} client recording (recorder.js) */
+  #recorder;
 
   /**
    * @param {object} options
@@ -91,8 +98,10 @@ export class Netcall {
    * @param {RTCIceServer[]} [options.iceServers] overrides the server's list
    * @param {import('./devices.js').DeviceOptions} [options.constraints] getUserMedia constraints
    * @param {import('./signalling.js').SignallingOptions} [options.signalling] timings (tests)
+   * @param {import('./recorder.js').SaveOption} [options.recordSave] how recordings are saved unless
+   *   a recording says otherwise: 'download' (default), 'picker', 'none', ... (see recorder.js)
    */
-  constructor({ account, token, url, iceServers, constraints, signalling } = /** @type {any} */ ({})) {
+  constructor({ account, token, url, iceServers, constraints, signalling, recordSave } = /** @type {any} */ ({})) {
     if (typeof account !== 'string' || !NAME_RE.test(account)) {
       throw new NetcallError(ClientErrorCode.BAD_ARGUMENT, 'account must be 1-64 characters without slashes');
     }
@@ -106,6 +115,7 @@ export class Netcall {
     this.#iceServers = iceServers;
     this.#signallingOptions = signalling ?? {};
     this.#devices = new Devices({ constraints, onTrack: (kind, track) => this.#onLocalTrack(kind, track) });
+    this.#recorder = new Recorder(this.#recorderContext(), { save: recordSave });
   }
 
   // --- state ------------------------------------------------------------------------------------
@@ -265,13 +275,26 @@ export class Netcall {
     this.#setConnectionState(SignallingState.CONNECTING);
     this.#joining = this.#join(signalling, channelName, type);
     try {
-      return await this.#joining;
+      const joined = await this.#joining;
+      // Uploads an earlier page of this browser left unfinished (a closed tab): finish them now.
+      void this.resumeUploads().catch((err) => console.warn('netcall: resuming uploads failed', err));
+      return joined;
     } catch (err) {
       if (this.#signalling === signalling) this.#teardown();
       throw err;
     } finally {
       this.#joining = null;
     }
+  }
+
+  /**
+   * Send what earlier pages left in this browser of recordings saved with `save: 'upload'` (kept in
+   * IndexedDB until the server acknowledged them) and complete those uploads; progress arrives as
+   * 'uploadProgress' events (state 'recovering' / 'recovered'). Runs by itself after each join.
+   * @returns {Promise<{url: string, recordingId: string | null, state: string}[]>}
+   */
+  resumeUploads() {
+    return resumePendingUploads({ token: this.#token, emit: (name, payload) => this.#events.emit(name, payload) });
   }
 
   /**
@@ -295,22 +318,63 @@ export class Netcall {
     this.#events.removeAllListeners();
   }
 
-  // Client recording (startRecordMp4 / stopRecordMp4 / startRecordAac / stopRecordAac) plugs in here:
-  // a recorder.js module gets `#recorderContext()` and these methods delegate to it.
+  // --- client recording (recorder.js) -----------------------------------------------------------
+
+  /**
+   * Record one participant (audio and video): `startRecordMp4('bob')`, `startRecordMp4({account, path})`;
+   * no account, or '', records yourself. Resolves once the recorder produces data.
+   * @param {string | import('./recorder.js').RecordOptions} [target]
+   * @returns {Promise<import('./recorder.js').StartResult>}
+   */
+  startRecordMp4(target) {
+    return this.#recorder.startMp4(target);
+  }
+
+  /**
+   * Stop recording a participant; resolves once the file is complete and saved.
+   * @param {string | {account?: string}} [target] no account, or '', is yourself
+   * @returns {Promise<import('./recorder.js').RecordResult>}
+   */
+  stopRecordMp4(target) {
+    return this.#recorder.stopMp4(target);
+  }
+
+  /**
+   * Record the mix of every voice in the call, yours included.
+   * @param {import('./recorder.js').RecordOptions} [options] `path`, `save`, `format`
+   * @returns {Promise<import('./recorder.js').StartResult>}
+   */
+  startRecordAac(options) {
+    return this.#recorder.startAac(options);
+  }
+
+  /**
+   * Stop recording the mix; resolves once the file is complete and saved.
+   * @returns {Promise<import('./recorder.js').RecordResult>}
+   */
+  stopRecordAac() {
+    return this.#recorder.stopAac();
+  }
+
+  /** @returns {import('./recorder.js').RecordingInfo[]} running recordings (elapsed time, bytes so far) */
+  getRecordings() {
+    return this.#recorder.list();
+  }
 
   /**
    * What a recorder needs from the call, without reaching into the rest of it.
-   * @returns {{account: string, localStream: () => MediaStream | null, remoteStream: (account: string) => MediaStream | null,
-   *   members: () => string[], request: (type: string, fields?: object) => Promise<any>, events: Emitter}}
+   * @returns {import('./recorder.js').RecorderContext}
    */
   #recorderContext() {
     return {
       account: this.#account,
+      channelName: () => this.#channel,
       localStream: () => this.getLocalStream(),
       remoteStream: (account) => this.getRemoteStream(account),
       members: () => this.members,
       request: (type, fields) => this.#request(type, fields),
       events: this.#events,
+      token: () => this.#token,
     };
   }
 
@@ -366,7 +430,10 @@ export class Netcall {
     /** @type {Member} */
     const self = data.self;
     /** @type {Member[]} */
-    const others = (data.members ?? []).filter((/** @type {Member} */ m) => m.account !== this.#account);
+    const everyone = (data.members ?? []).filter((/** @type {Member} */ m) => m.account !== this.#account);
+    // Server participants (live.js) are reached only in live mode, and are not members for the page.
+    const others = everyone.filter((/** @type {Member} */ m) => !isServerAccount(m.account));
+    const servers = everyone.filter((/** @type {Member} */ m) => isServerAccount(m.account));
     this.#self = self;
     this.#peers?.closeAll();
     this.#peers = new Peers({
@@ -389,6 +456,9 @@ export class Netcall {
         }
       }
     }
+    if (this.#live) {
+      for (const server of servers) this.#peers.open(server.account, server.session, { initiator: true });
+    }
     for (const member of others) {
       this.#peers.open(member.account, member.session, { initiator: true });
       if (!previous.has(member.account)) {
@@ -404,6 +474,7 @@ export class Netcall {
       members: others.map((m) => m.account),
       memberList: structuredClone(others),
       recordings: data.recordings ?? [],
+      live: data.live ?? null,
     };
   }
 
@@ -416,6 +487,11 @@ export class Netcall {
         /** @type {Member} */
         const member = frame.member;
         if (!member || member.account === this.#account) return;
+        if (isServerAccount(member.account)) {
+          // A live session started (or its recorder restarted): live members offer to it.
+          if (this.#live) peers.open(member.account, member.session, { initiator: true });
+          return;
+        }
         const known = this.#members.get(member.account);
         this.#members.set(member.account, member);
         if (known?.session === member.session) return;
@@ -426,6 +502,10 @@ export class Netcall {
         return;
       }
       case 'member.left': {
+        if (isServerAccount(frame.account)) {
+          if (peers.get(frame.account)?.session === frame.session) peers.close(frame.account);
+          return;
+        }
         const known = this.#members.get(frame.account);
         if (!known || (frame.session && known.session !== frame.session)) return;
         this.#members.delete(frame.account);
@@ -450,8 +530,11 @@ export class Netcall {
       case 'signal':
         peers.handleSignal(frame.from, frame.fromSession, frame.data);
         return;
+      case 'live.state':
+        this.#events.emit(NetcallEvent.LIVE_STATE, liveStateChange(frame));
+        return;
       case 'record.state':
-        this.#events.emit(NetcallEvent.RECORD_STATE, { record: frame.record, state: frame.state });
+        this.#events.emit(NetcallEvent.RECORD_STATE_CHANGE, recordStateChange(frame.record, frame.state, false));
         return;
       default:
         console.debug('netcall: ignoring server event', frame.type);

@@ -1,0 +1,153 @@
+"""The composite encoder: the live picture and mix, H.264 + AAC, to a crash-safe MP4 and the RTMP push.
+
+One thread, clocked by time.monotonic(): every 1/fps it renders the picture, pulls exactly the audio
+samples that the clock says are due, encodes both once and hands the packets to the outputs (the spool
+file when recording, the RtmpPusher when pushing). Falling behind skips frames instead of drifting.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.container
+
+from recording.media.compositor import Compositor
+from recording.media.mixer import RATE, AudioMixer
+from recording.media.trackfile import VIDEO_FRAGMENT_OPTIONS, x264_options
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CompositeConfig:
+    width: int = 640
+    height: int = 360
+    fps: int = 15
+    video_bit_rate: int = 1_000_000
+    audio_bit_rate: int = 96_000
+    preset: str = "veryfast"
+
+
+PacketSink = Callable[[av.Packet, str], None]
+
+
+class CompositeEncoder:
+    def __init__(
+        self,
+        config: CompositeConfig,
+        compositor: Compositor,
+        mixer: AudioMixer,
+        *,
+        path: Path | None,
+    ) -> None:
+        """`path`: the spool MP4 to record to, or None to encode for the push only."""
+        self.config, self.compositor, self.mixer = config, compositor, mixer
+        self.path = path
+        target = str(path) if path is not None else os.devnull
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        # The spool container hosts the encoders; with no recording it writes to /dev/null.
+        self._container: av.container.OutputContainer = av.open(
+            target, "w", format="mp4", options=dict(VIDEO_FRAGMENT_OPTIONS)
+        )
+        video = self._container.add_stream(
+            "libx264", rate=config.fps, options=x264_options(preset=config.preset, fps=config.fps)
+        )
+        video.width, video.height = compositor.width, compositor.height
+        video.pix_fmt = "yuv420p"
+        video.bit_rate = config.video_bit_rate
+        video.codec_context.time_base = Fraction(1, config.fps)
+        audio = self._container.add_stream("aac", rate=RATE)
+        audio.layout = "mono"
+        audio.bit_rate = config.audio_bit_rate
+        self._container.start_encoding()
+        self.video, self.audio = video, audio
+        self._sinks: list[PacketSink] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.frames = 0
+        self.skipped = 0
+        self.encode_seconds = 0.0
+        self.error: str | None = None
+
+    def add_sink(self, sink: PacketSink) -> None:
+        self._sinks.append(sink)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="composite", daemon=True)
+            self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        else:
+            self._close()
+
+    def _emit(self, packets: list[av.Packet], kind: str) -> None:
+        for packet in packets:
+            for sink in self._sinks:
+                try:
+                    sink(packet, kind)
+                except Exception:
+                    logger.exception("CompositeEncoder sink failed")
+            if self.path is not None:
+                self._container.mux(packet)
+
+    def _run(self) -> None:
+        fps = self.config.fps
+        start = time.monotonic()
+        index = 0
+        samples = 0
+        try:
+            while not self._stop.is_set():
+                due = start + index / fps
+                wait = due - time.monotonic()
+                if wait > 0 and self._stop.wait(wait):
+                    break
+                late = int((time.monotonic() - start) * fps) - index
+                if late > 1:  # behind: skip frames, keep the clock
+                    self.skipped += late
+                    index += late
+                began = time.thread_time()
+                frame = self.compositor.render()
+                frame.pts, frame.time_base = index, Fraction(1, fps)
+                self._emit(self.video.encode(frame), "video")
+                wanted = round((index + 1) * RATE / fps) - samples
+                if wanted > 0:
+                    pcm = self.mixer.pull(wanted)
+                    sound = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+                    sound.sample_rate = RATE
+                    sound.pts, sound.time_base = samples, Fraction(1, RATE)
+                    samples += wanted
+                    self._emit(self.audio.encode(sound), "audio")
+                self.encode_seconds += time.thread_time() - began
+                self.frames += 1
+                index += 1
+        except Exception as exc:
+            self.error = f"{exc.__class__.__name__}: {exc}"
+            logger.exception("CompositeEncoder failed")
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            self._emit(self.video.encode(None), "video")
+            self._emit(self.audio.encode(None), "audio")
+        except Exception:
+            logger.exception("CompositeEncoder flush failed")
+        self._container.close()
+        logger.info("CompositeEncoder closed: %d frames, %d skipped", self.frames, self.skipped)

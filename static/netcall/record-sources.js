@@ -1,0 +1,248 @@
+// Stable tracks for MediaRecorder, fed from the call's changing tracks.
+//
+// A MediaRecorder stops (or errors) when the track set of its stream changes, but the tracks of a
+// call do change: a member's camera goes off and on, a device is switched, a peer connection is
+// rebuilt after a network drop, members come and go. So the recorder never records the call's
+// tracks directly; it records tracks it owns and keeps feeding:
+//
+//  - AudioMix: a WebAudio graph on a running AudioContext whose MediaStreamAudioDestinationNode
+//    yields one audio track; inputs (one per voice) are connected and disconnected as the call
+//    changes, while the destination runs on, so the file has no gap and no stall.
+//  - VideoRelay: a MediaStreamTrackGenerator (insertable streams) fed frame by frame from the
+//    current source track through a MediaStreamTrackProcessor, retimed on one clock; while there is
+//    no source (camera off, member reconnecting), black frames keep the video going.
+
+import { playDetached } from './dom.js';
+import { canRelayVideoFrames } from './formats.js';
+
+/** No source frame for this long: write a black frame. */
+const FILL_AFTER_MS = 500;
+/** How often the relay checks for missing frames (the black frame rate while there is no source). */
+const FILL_INTERVAL_MS = 250;
+const DEFAULT_SIZE = { width: 640, height: 480 };
+
+/**
+ * @typedef {object} MixInput
+ * @property {MediaStreamTrack} track
+ * @property {MediaStreamAudioSourceNode} source
+ * @property {() => void} release
+ */
+
+/** A WebAudio mix of any number of audio tracks into one stable track. */
+export class AudioMix {
+  #context;
+  #destination;
+  /** @type {ConstantSourceNode} keeps the graph (and the output track) running with no input */
+  #keepAlive;
+  /** @type {Map<string, MixInput>} */
+  #inputs = new Map();
+
+  /** @param {AudioContext} context a running context */
+  constructor(context) {
+    this.#context = context;
+    this.#destination = context.createMediaStreamDestination();
+    this.#keepAlive = context.createConstantSource();
+    this.#keepAlive.offset.value = 0;
+    this.#keepAlive.connect(this.#destination);
+    this.#keepAlive.start();
+  }
+
+  /** @returns {MediaStreamTrack} the mixed audio */
+  get track() {
+    return this.#destination.stream.getAudioTracks()[0];
+  }
+
+  /** @returns {string[]} the keys of the connected inputs */
+  get keys() {
+    return [...this.#inputs.keys()];
+  }
+
+  /**
+   * Connect `track` under `key` (replacing that key's previous track), or disconnect the key.
+   * @param {string} key e.g. an account
+   * @param {MediaStreamTrack | null} track
+   * @param {{remote?: boolean}} [options] `remote`: a WebRTC track (played out so Chromium delivers it)
+   */
+  set(key, track, { remote = false } = {}) {
+    const current = this.#inputs.get(key);
+    if (current?.track === track && track?.readyState === 'live') return;
+    if (current) {
+      current.source.disconnect();
+      current.release();
+      this.#inputs.delete(key);
+    }
+    if (!track || track.readyState !== 'live') return;
+    const stream = new MediaStream([track]);
+    const source = this.#context.createMediaStreamSource(stream);
+    source.connect(this.#destination);
+    this.#inputs.set(key, { track, source, release: remote ? playDetached(stream) : () => {} });
+  }
+
+  /** Disconnect everything and end the output track. */
+  close() {
+    for (const key of [...this.#inputs.keys()]) this.set(key, null);
+    this.#keepAlive.stop();
+    this.#keepAlive.disconnect();
+    for (const track of this.#destination.stream.getTracks()) track.stop();
+  }
+}
+
+/**
+ * @typedef {object} VideoRelayLike
+ * @property {MediaStreamTrack | null} track the track to record (null: record no video)
+ * @property {(track: MediaStreamTrack | null) => void} setSource
+ * @property {() => void} close
+ */
+
+/**
+ * A stable video track fed from a changing source (insertable streams; Chromium).
+ * @implements {VideoRelayLike}
+ */
+export class VideoRelay {
+  /** @type {any} MediaStreamTrackGenerator */
+  #generator;
+  /** @type {WritableStreamDefaultWriter<VideoFrame>} */
+  #writer;
+  /** @type {MediaStreamTrack | null} */
+  #source = null;
+  /** @type {ReadableStreamDefaultReader<VideoFrame> | null} */
+  #reader = null;
+  #t0 = performance.now();
+  #lastTimestamp = -1;
+  #lastWrite = 0;
+  #size = { ...DEFAULT_SIZE };
+  /** @type {Map<string, Uint8Array>} black I420 planes by size */
+  #black = new Map();
+  /** @type {ReturnType<typeof setInterval>} */
+  #filler;
+  #closed = false;
+  /** @type {Promise<void>} writes happen one at a time, in order */
+  #writing = Promise.resolve();
+
+  constructor() {
+    const g = /** @type {any} */ (globalThis);
+    this.#generator = new g.MediaStreamTrackGenerator({ kind: 'video' });
+    this.#writer = this.#generator.writable.getWriter();
+    // Black frames start only if no source frame comes first (so the size rarely changes at the start).
+    this.#lastWrite = performance.now();
+    this.#filler = setInterval(() => this.#fill(), FILL_INTERVAL_MS);
+  }
+
+  /** @returns {MediaStreamTrack} */
+  get track() {
+    return this.#generator;
+  }
+
+  /** @param {MediaStreamTrack | null} track the video to relay from now on */
+  setSource(track) {
+    const usable = track && track.readyState === 'live' ? track : null;
+    if (usable === this.#source) return;
+    this.#source = usable;
+    const reader = this.#reader;
+    this.#reader = null;
+    reader?.cancel().catch(() => {});
+    if (usable) void this.#pump(usable);
+  }
+
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#filler);
+    this.setSource(null);
+    this.#writing = this.#writing.then(() => this.#writer.close()).catch(() => {});
+    this.#generator.stop();
+  }
+
+  /** @param {MediaStreamTrack} track */
+  async #pump(track) {
+    const g = /** @type {any} */ (globalThis);
+    /** @type {ReadableStreamDefaultReader<VideoFrame>} */
+    const reader = new g.MediaStreamTrackProcessor({ track }).readable.getReader();
+    this.#reader = reader;
+    try {
+      for (;;) {
+        const { value: frame, done } = await reader.read();
+        if (done) break;
+        if (this.#reader !== reader || this.#closed) {
+          frame.close();
+          break;
+        }
+        this.#size = { width: frame.displayWidth, height: frame.displayHeight };
+        const timestamp = this.#nextTimestamp();
+        const retimed = new VideoFrame(frame, { timestamp });
+        frame.close();
+        this.#write(retimed);
+      }
+    } catch (err) {
+      if (!this.#closed) console.debug('netcall: video relay source ended', err);
+    } finally {
+      if (this.#reader === reader) this.#reader = null;
+    }
+  }
+
+  /** @returns {number} microseconds on the relay's own clock, strictly increasing */
+  #nextTimestamp() {
+    const now = Math.round((performance.now() - this.#t0) * 1000);
+    this.#lastTimestamp = Math.max(now, this.#lastTimestamp + 1);
+    return this.#lastTimestamp;
+  }
+
+  /** @param {VideoFrame} frame */
+  #write(frame) {
+    this.#lastWrite = performance.now();
+    this.#writing = this.#writing
+      .then(() => (this.#closed ? frame.close() : this.#writer.write(frame)))
+      .catch(() => {
+        try {
+          frame.close();
+        } catch {
+          // already closed by the writer
+        }
+      });
+  }
+
+  /** While no source frame comes, write black frames of the last size. */
+  #fill() {
+    if (this.#closed || performance.now() - this.#lastWrite < FILL_AFTER_MS) return;
+    const width = Math.max(2, this.#size.width & ~1);
+    const height = Math.max(2, this.#size.height & ~1);
+    const key = `${width}x${height}`;
+    let planes = this.#black.get(key);
+    if (!planes) {
+      planes = new Uint8Array((width * height * 3) / 2);
+      planes.fill(16, 0, width * height); // Y: video black
+      planes.fill(128, width * height); // U, V: no colour
+      this.#black.clear();
+      this.#black.set(key, planes);
+    }
+    const frame = new VideoFrame(planes, {
+      format: 'I420',
+      codedWidth: width,
+      codedHeight: height,
+      timestamp: this.#nextTimestamp(),
+    });
+    this.#write(frame);
+  }
+}
+
+/**
+ * Where insertable streams are missing (Firefox, Safari): record the source track as it is at the
+ * start. The recording keeps going when the track ends, but does not follow a new one.
+ * @implements {VideoRelayLike}
+ */
+export class FixedVideo {
+  /** @type {MediaStreamTrack | null} */
+  track = null;
+
+  /** @param {MediaStreamTrack | null} track */
+  setSource(track) {
+    if (!this.track && track && track.readyState === 'live') this.track = track;
+  }
+
+  close() {}
+}
+
+/** @returns {VideoRelayLike} the best relay this browser offers */
+export function createVideoRelay() {
+  return canRelayVideoFrames() ? new VideoRelay() : new FixedVideo();
+}

@@ -1,0 +1,740 @@
+// Client recording: startRecordMp4 / stopRecordMp4 (one participant, audio + video) and
+// startRecordAac / stopRecordAac (the mix of every voice), in the browser, with MediaRecorder.
+//
+//   call tracks ──> record-sources.js (stable tracks: WebAudio mix, video relay)
+//               ──> MediaRecorder (timeslice) ──> webm-fix.js / mp4-fix.js (duration, cues)
+//               ──> sinks.js (download | save-as file, streamed | Blob | registered, e.g. upload)
+//
+// Netcall owns one Recorder and delegates the public methods to it. The recorder sees the call
+// only through the small context Netcall hands it (#recorderContext) and the call's events.
+
+import { ClientErrorCode, InvalidStateError, NetcallError, NotFoundError, UnsupportedError } from './errors.js';
+import { NetcallEvent } from './events.js';
+import { canRecord, describeMimeType, pickFormat } from './formats.js';
+import { Mp4Fixer } from './mp4-fix.js';
+import { AudioMix, createVideoRelay } from './record-sources.js';
+import { openSink } from './sinks.js';
+import { WebmFixer } from './webm-fix.js';
+
+/** MediaRecorder hands out data this often (ms): what bounds memory and loss. */
+const TIMESLICE_MS = 1000;
+/** A keyframe at least this often (ms): MP4 fragments and WebM cues are cut at keyframes. */
+const KEYFRAME_INTERVAL_MS = 2000;
+/** The recorder must produce its first data within this time (ms), or start fails. */
+const FIRST_DATA_TIMEOUT_MS = 20_000;
+/** A MediaRecorder must report 'stop' within this time (ms) after stop(). */
+const STOP_TIMEOUT_MS = 20_000;
+/** A member who dropped (not left) may come back within this time (ms) and stay in the file. */
+const REJOIN_GRACE_MS = 20_000;
+const DEFAULT_VIDEO_BPS = 1_000_000;
+const DEFAULT_AUDIO_BPS = 128_000;
+
+/** @typedef {'mp4'|'aac'} RecordKind */
+/** @typedef {import('./sinks.js').Sink} Sink */
+/** @typedef {string | FileSystemFileHandle | Sink} SaveOption */
+
+/**
+ * @typedef {object} RecordOptions
+ * @property {string} [account] whom to record (startRecordMp4): a member, or yourself (absent or '')
+ * @property {string} [path] a suggested file name; only its last component is used, and its
+ *   extension is corrected to the container produced ('E:/test.mp4' -> 'test.mp4' or 'test.webm')
+ * @property {SaveOption} [save] 'download' | 'picker' | 'none' | a FileSystemFileHandle | a
+ *   registered sink name | a sink object; default: the Netcall's `recordSave`
+ * @property {'mp4'|'webm'} [format] only this container (default: MP4 where the browser can, else WebM)
+ * @property {number} [videoBitsPerSecond] default 1 Mbit/s
+ * @property {number} [audioBitsPerSecond] default 128 kbit/s
+ */
+
+/**
+ * @typedef {object} StartResult
+ * @property {string} account whom (for the mix: your own account)
+ * @property {RecordKind} kind
+ * @property {string} fileName
+ * @property {string} mimeType what the file is, codecs included
+ * @property {number} startedAt when the recorder started (ms since the epoch)
+ * @property {string} save how the file will be saved ('download', 'file', 'none', ...)
+ */
+
+/**
+ * @typedef {object} RecordResult
+ * @property {string} account
+ * @property {RecordKind} kind
+ * @property {Blob} blob the file (for file sinks, a disk-backed File)
+ * @property {string} fileName
+ * @property {string} mimeType
+ * @property {number} size bytes
+ * @property {number | null} duration seconds, as written in the file's header
+ * @property {number} startedAt ms since the epoch
+ * @property {number} stoppedAt ms since the epoch
+ * @property {string} saved 'download' | 'file' | 'none' | what a registered sink says
+ * @property {string} reason 'stopped', or why it ended by itself: 'left' (the member left),
+ *   'disconnected' / 'expired' (the member dropped and did not come back), 'leftChannel' (you left)
+ */
+
+/**
+ * @typedef {object} RecordingInfo
+ * @property {string} account
+ * @property {RecordKind} kind
+ * @property {'starting'|'recording'|'stopping'|'ended'} state
+ * @property {string} fileName
+ * @property {string} mimeType
+ * @property {number} startedAt
+ * @property {number} elapsed seconds so far
+ * @property {number} size bytes written so far
+ * @property {string} save
+ */
+
+/**
+ * @typedef {object} RecorderContext
+ * @property {string} account our account
+ * @property {() => string | null} channelName the joined channel, or null
+ * @property {() => MediaStream | null} localStream
+ * @property {(account: string) => MediaStream | null} remoteStream
+ * @property {() => string[]} members remote accounts
+ * @property {(type: string, fields?: object) => Promise<any>} request a signalling request
+ * @property {import('./events.js').Emitter} events the call's events (the recorder emits on it too)
+ * @property {() => string} [token] the join token (save: 'upload' authenticates with it)
+ */
+
+/**
+ * The payload of a 'recordStateChange' event.
+ * @param {{recorder?: string, target?: string | null, kind?: string, startedAt?: string} | undefined} record a RecordState
+ * @param {string} state 'started' | 'stopped'
+ * @param {boolean} local whether it is one of our own recordings
+ * @returns {{recorder: string | null, target: string | null, kind: string | null, startedAt: string | null, state: string, local: boolean}}
+ */
+export function recordStateChange(record, state, local) {
+  return {
+    recorder: record?.recorder ?? null,
+    target: record?.target ?? null,
+    kind: record?.kind ?? null,
+    startedAt: record?.startedAt ?? null,
+    state,
+    local,
+  };
+}
+
+/**
+ * The file name for a recording: the last component of `path` (if any), its extension replaced by
+ * the container's. Never a path.
+ * @param {unknown} path
+ * @param {string} fallbackStem used when `path` gives no usable name
+ * @param {string} extension with its dot
+ * @returns {string}
+ */
+export function recordFileName(path, fallbackStem, extension) {
+  const clean = (/** @type {string} */ s) =>
+    s
+      .replace(/[\u0000-\u001f\u007f<>:"|?*\\/]/gu, '_')
+      .trim()
+      .slice(0, 120);
+  let name = typeof path === 'string' ? (path.split(/[\\/:]/u).pop() ?? '') : '';
+  name = clean(name);
+  const dot = name.lastIndexOf('.');
+  let stem = dot > 0 ? name.slice(0, dot) : name;
+  stem = stem.replace(/^\.+|\.+$/gu, '');
+  if (!stem) stem = clean(fallbackStem) || 'recording';
+  return `${stem}${extension}`;
+}
+
+/** @param {Date} date @returns {string} 'YYYYMMDD-HHMMSS' in local time */
+function stamp(date) {
+  const p = (/** @type {number} */ n) => String(n).padStart(2, '0');
+  return (
+    `${date.getFullYear()}${p(date.getMonth() + 1)}${p(date.getDate())}-` +
+    `${p(date.getHours())}${p(date.getMinutes())}${p(date.getSeconds())}`
+  );
+}
+
+/**
+ * @template T
+ * @param {Promise<T>} promise
+ * @param {number} ms
+ * @param {() => Error} error
+ * @returns {Promise<T>}
+ */
+function withTimeout(promise, ms, error) {
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(error()), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** One recording: its sources, MediaRecorder, fixer and sink. */
+class Recording {
+  /** @type {'starting'|'recording'|'stopping'|'ended'} */
+  state = 'starting';
+  /** @type {MediaRecorder | null} */
+  mediaRecorder = null;
+  /** @type {Sink | null} */
+  sink = null;
+  /** @type {AudioMix | null} */
+  mix = null;
+  /** @type {import('./record-sources.js').VideoRelayLike | null} */
+  video = null;
+  /** @type {WebmFixer | Mp4Fixer | {push: (b: Uint8Array) => Uint8Array[], finish: (s: number | null) => import('./webm-fix.js').FinishResult}} */
+  fixer;
+  /** @type {Promise<void>} chunks are handled one at a time, in order */
+  queue = Promise.resolve();
+  /** @type {unknown} the first write failure */
+  failure = null;
+  startedAt = 0;
+  written = 0;
+  /** @type {Promise<RecordResult> | null} */
+  finishing = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  graceTimer;
+  announced = false;
+  save = 'download';
+
+  /**
+   * @param {object} init
+   * @param {string} init.key
+   * @param {RecordKind} init.kind
+   * @param {string} init.account whom (our own account for the mix)
+   * @param {boolean} init.self whether we record ourselves (or the mix)
+   * @param {import('./formats.js').RecordFormat} init.format
+   * @param {string} init.fileName
+   */
+  constructor({ key, kind, account, self, format, fileName }) {
+    this.key = key;
+    this.kind = kind;
+    this.account = account;
+    this.self = self;
+    this.format = format;
+    this.fileName = fileName;
+    this.fixer = format.container === 'webm' ? new WebmFixer() : format.container === 'mp4' ? new Mp4Fixer() : passThrough();
+  }
+
+  /** @returns {string | null} the server's `target` for this recording */
+  get target() {
+    return this.kind === 'aac' ? null : this.account;
+  }
+}
+
+/** @returns {Recording['fixer']} a fixer that changes nothing (containers we do not fix) */
+function passThrough() {
+  return { push: (bytes) => [bytes], finish: (seconds) => ({ tail: [], patches: [], duration: seconds, fixed: false }) };
+}
+
+/** The recordings of one Netcall. */
+export class Recorder {
+  #ctx;
+  /** @type {SaveOption} */
+  #defaultSave;
+  /** @type {Map<string, Recording>} running (or starting / stopping) recordings by key */
+  #active = new Map();
+  /** @type {Map<string, RecordResult>} recordings that ended by themselves, until stop collects them */
+  #ended = new Map();
+  /** @type {AudioContext | null} */
+  #audio = null;
+  #reconnecting = false;
+
+  /**
+   * @param {RecorderContext} ctx
+   * @param {{save?: SaveOption}} [options] `save`: the default for every recording ('download')
+   */
+  constructor(ctx, { save = 'download' } = {}) {
+    this.#ctx = ctx;
+    this.#defaultSave = save;
+    const events = ctx.events;
+    events.on(NetcallEvent.REMOTE_TRACK, ({ account }) => this.#onMemberMedia(account));
+    events.on(NetcallEvent.JOIN_CHANNEL, ({ account }) => this.#onMemberMedia(account));
+    events.on(NetcallEvent.LEAVE_CHANNEL, ({ account, reason }) => this.#onMemberLeft(account, reason));
+    events.on(NetcallEvent.LOCAL_TRACK, () => this.#onMemberMedia(ctx.account));
+    events.on(NetcallEvent.CONNECTION_STATE, ({ state }) => this.#onConnectionState(state));
+  }
+
+  /** @param {SaveOption} save the default for recordings started from now on */
+  set defaultSave(save) {
+    this.#defaultSave = save;
+  }
+
+  /** @returns {SaveOption} */
+  get defaultSave() {
+    return this.#defaultSave;
+  }
+
+  // --- public API (Netcall delegates here) -------------------------------------------------------
+
+  /**
+   * @param {string | RecordOptions | null | undefined} target an account, or the options object
+   * @returns {Promise<StartResult>}
+   */
+  startMp4(target) {
+    const options = typeof target === 'object' && target !== null ? target : { account: target ?? undefined };
+    const account = options.account || this.#ctx.account;
+    return this.#start('mp4', account, options);
+  }
+
+  /**
+   * @param {string | {account?: string} | null | undefined} target
+   * @returns {Promise<RecordResult>}
+   */
+  stopMp4(target) {
+    const account = (typeof target === 'object' && target !== null ? target.account : target) || this.#ctx.account;
+    return this.#stop(`mp4:${account}`, `${account} is not being recorded`);
+  }
+
+  /**
+   * @param {RecordOptions} [options]
+   * @returns {Promise<StartResult>}
+   */
+  startAac(options) {
+    return this.#start('aac', this.#ctx.account, typeof options === 'object' && options !== null ? options : {});
+  }
+
+  /** @returns {Promise<RecordResult>} */
+  stopAac() {
+    return this.#stop('aac', 'the mix is not being recorded');
+  }
+
+  /** @returns {RecordingInfo[]} every recording that runs (or has ended and waits for stop) */
+  list() {
+    const now = Date.now();
+    /** @type {RecordingInfo[]} */
+    const out = [...this.#active.values()].map((r) => ({
+      account: r.account,
+      kind: r.kind,
+      state: r.state,
+      fileName: r.fileName,
+      mimeType: r.format.mimeType,
+      startedAt: r.startedAt,
+      elapsed: r.startedAt ? (now - r.startedAt) / 1000 : 0,
+      size: r.written,
+      save: r.save,
+    }));
+    for (const result of this.#ended.values()) {
+      out.push({
+        account: result.account,
+        kind: result.kind,
+        state: 'ended',
+        fileName: result.fileName,
+        mimeType: result.mimeType,
+        startedAt: result.startedAt,
+        elapsed: (result.stoppedAt - result.startedAt) / 1000,
+        size: result.size,
+        save: result.saved,
+      });
+    }
+    return out;
+  }
+
+  // --- start -------------------------------------------------------------------------------------
+
+  /**
+   * @param {RecordKind} kind
+   * @param {string} account
+   * @param {RecordOptions} options
+   * @returns {Promise<StartResult>}
+   */
+  async #start(kind, account, options) {
+    // Everything up to opening the sink is synchronous: a save-as dialog needs the user's gesture.
+    const channel = this.#ctx.channelName();
+    if (!channel) throw new InvalidStateError('not in a channel: join one first', ClientErrorCode.NOT_IN_CHANNEL);
+    const self = account === this.#ctx.account;
+    if (kind === 'mp4' && !self && !this.#ctx.members().includes(account)) {
+      throw new NotFoundError(`${account} is not in the channel`, ClientErrorCode.NO_SUCH_ACCOUNT);
+    }
+    const key = kind === 'aac' ? 'aac' : `mp4:${account}`;
+    if (this.#active.has(key)) {
+      const what = kind === 'aac' ? 'the mix' : account;
+      throw new InvalidStateError(`already recording ${what}`, ClientErrorCode.ALREADY_RECORDING);
+    }
+    if (options.format !== undefined && !['mp4', 'webm'].includes(options.format)) {
+      throw new NetcallError(ClientErrorCode.BAD_ARGUMENT, "format must be 'mp4' or 'webm'");
+    }
+    const media = kind === 'aac' ? 'audio' : 'video';
+    const format = pickFormat(media, { format: options.format });
+    if (!format) {
+      throw new UnsupportedError(
+        canRecord()
+          ? `this browser cannot record ${options.format ?? 'MP4 or WebM'} ${media}`
+          : 'this browser cannot record (no MediaRecorder)',
+        ClientErrorCode.NO_SUPPORTED_FORMAT,
+      );
+    }
+    const stem = kind === 'aac' ? `mix-${channel}-${stamp(new Date())}` : `${account}-${stamp(new Date())}`;
+    const recording = new Recording({
+      key,
+      kind,
+      account,
+      self,
+      format,
+      fileName: recordFileName(options.path, stem, format.extension),
+    });
+    this.#ended.delete(key);
+    this.#active.set(key, recording);
+    const announce = this.#ctx.request('record.start', { target: recording.target ?? undefined, kind });
+    announce.catch(() => {}); // handled below; not an unhandled rejection meanwhile
+    try {
+      const sinkPromise = openSink(options.save ?? this.#defaultSave, {
+        fileName: recording.fileName,
+        mimeType: format.mimeType,
+        extension: format.extension,
+        recording: { account, kind, channelName: channel },
+        // for save: 'upload' (upload.js): the join token and the SDK's events
+        context: { token: this.#ctx.token?.() ?? '', emit: (name, payload) => this.#ctx.events.emit(name, payload) },
+      });
+      recording.sink = await sinkPromise;
+      recording.save = recording.sink.kind;
+      const ack = await announce.catch((err) => {
+        throw err?.code === 'not_in_room'
+          ? new NotFoundError(`${account} is not in the channel`, ClientErrorCode.NO_SUCH_ACCOUNT)
+          : err;
+      });
+      recording.announced = true;
+      await this.#startMedia(recording, options);
+      this.#ctx.events.emit(NetcallEvent.RECORD_STATE_CHANGE, recordStateChange(ack?.record, 'started', true));
+      return {
+        account,
+        kind,
+        fileName: recording.fileName,
+        mimeType: recording.format.mimeType,
+        startedAt: recording.startedAt,
+        save: recording.save,
+      };
+    } catch (err) {
+      this.#active.delete(key);
+      if (recording.mediaRecorder && recording.mediaRecorder.state !== 'inactive') recording.mediaRecorder.stop();
+      this.#release(recording);
+      recording.state = 'ended';
+      await recording.sink?.abort().catch(() => {});
+      // If the server announced it, take it back (quietly: we never said it started).
+      recording.announced = false;
+      const fields = { target: recording.target ?? undefined, kind };
+      announce.then(() => this.#ctx.request('record.stop', fields)).catch(() => {});
+      this.#idle();
+      throw err;
+    }
+  }
+
+  /**
+   * Build the sources and the MediaRecorder; resolve on the first data.
+   * @param {Recording} recording
+   * @param {RecordOptions} options
+   */
+  async #startMedia(recording, options) {
+    const audio = await this.#audioContext();
+    recording.mix = new AudioMix(audio);
+    /** @type {MediaStreamTrack[]} */
+    const tracks = [];
+    if (recording.kind === 'mp4') {
+      recording.video = createVideoRelay();
+      this.#wire(recording);
+      if (recording.video.track) tracks.push(recording.video.track);
+    } else {
+      this.#wire(recording);
+    }
+    tracks.push(recording.mix.track);
+    const mediaRecorder = new MediaRecorder(new MediaStream(tracks), {
+      mimeType: recording.format.mimeType,
+      audioBitsPerSecond: options.audioBitsPerSecond ?? DEFAULT_AUDIO_BPS,
+      ...(recording.kind === 'mp4'
+        ? {
+            videoBitsPerSecond: options.videoBitsPerSecond ?? DEFAULT_VIDEO_BPS,
+            videoKeyFrameIntervalDuration: KEYFRAME_INTERVAL_MS,
+          }
+        : {}),
+    });
+    recording.mediaRecorder = mediaRecorder;
+    // The real type, codecs included, once the recorder has chosen them.
+    const media = recording.kind === 'aac' ? 'audio' : 'video';
+    /** @type {(value?: unknown) => void} */
+    let gotData = () => {};
+    /** @type {(err: unknown) => void} */
+    let failed = () => {};
+    const firstData = new Promise((resolve, reject) => {
+      gotData = resolve;
+      failed = reject;
+    });
+    mediaRecorder.addEventListener('dataavailable', (event) => {
+      if (event.data.size === 0) return;
+      recording.queue = recording.queue.then(() => this.#consume(recording, event.data));
+      gotData();
+    });
+    mediaRecorder.addEventListener('error', (event) => {
+      const cause = /** @type {any} */ (event).error ?? event;
+      const err = new NetcallError(ClientErrorCode.RECORDER_FAILED, `the browser's recorder failed: ${cause}`, { cause });
+      failed(err);
+      if (recording.state === 'recording') void this.#end(recording, 'error', err);
+    });
+    mediaRecorder.addEventListener('start', () => {
+      recording.startedAt = Date.now();
+    });
+    mediaRecorder.start(TIMESLICE_MS);
+    recording.startedAt ||= Date.now();
+    await withTimeout(
+      firstData,
+      FIRST_DATA_TIMEOUT_MS,
+      () => new NetcallError(ClientErrorCode.RECORDER_FAILED, 'the browser recorded nothing in time'),
+    );
+    if (mediaRecorder.mimeType) {
+      const real = describeMimeType(media, mediaRecorder.mimeType);
+      recording.format = { ...recording.format, mimeType: real.mimeType, videoCodec: real.videoCodec ?? recording.format.videoCodec, audioCodec: real.audioCodec ?? recording.format.audioCodec };
+    }
+    recording.state = 'recording';
+  }
+
+  /** @returns {Promise<AudioContext>} the shared, running AudioContext */
+  async #audioContext() {
+    if (!this.#audio || this.#audio.state === 'closed') this.#audio = new AudioContext({ latencyHint: 'playback' });
+    if (this.#audio.state !== 'running') {
+      await this.#audio.resume().catch(() => {});
+    }
+    return this.#audio;
+  }
+
+  /**
+   * @param {Recording} recording
+   * @param {Blob} data
+   */
+  async #consume(recording, data) {
+    if (recording.failure || !recording.sink) return;
+    try {
+      const bytes = new Uint8Array(await data.arrayBuffer());
+      for (const part of recording.fixer.push(bytes)) {
+        await recording.sink.write(part);
+        recording.written += part.length;
+      }
+    } catch (err) {
+      recording.failure = err;
+      const error = new NetcallError(ClientErrorCode.SAVE_FAILED, `the recording could not be saved: ${err}`, {
+        cause: err,
+      });
+      if (recording.state === 'recording') void this.#end(recording, 'error', error);
+    }
+  }
+
+  // --- following the call ------------------------------------------------------------------------
+
+  /**
+   * Point a recording's sources at the call's current tracks.
+   * @param {Recording} recording
+   */
+  #wire(recording) {
+    const ctx = this.#ctx;
+    const mix = recording.mix;
+    if (!mix) return;
+    if (recording.kind === 'aac') {
+      const local = ctx.localStream()?.getAudioTracks()[0] ?? null;
+      mix.set(ctx.account, local);
+      const members = new Set(ctx.members());
+      for (const key of mix.keys) if (key !== ctx.account && !members.has(key)) mix.set(key, null);
+      for (const account of members) {
+        mix.set(account, ctx.remoteStream(account)?.getAudioTracks()[0] ?? null, { remote: true });
+      }
+      return;
+    }
+    const stream = recording.self ? ctx.localStream() : ctx.remoteStream(recording.account);
+    mix.set(recording.account, stream?.getAudioTracks()[0] ?? null, { remote: !recording.self });
+    recording.video?.setSource(stream?.getVideoTracks()[0] ?? null);
+  }
+
+  /** @param {string} account whose media changed (or who joined) */
+  #onMemberMedia(account) {
+    for (const recording of this.#active.values()) {
+      if (recording.state === 'ended' || recording.state === 'stopping') continue;
+      if (recording.kind === 'aac' || recording.account === account) {
+        if (recording.account === account && recording.graceTimer !== undefined) {
+          clearTimeout(recording.graceTimer);
+          recording.graceTimer = undefined;
+        }
+        this.#wire(recording);
+      }
+    }
+  }
+
+  /**
+   * @param {string} account
+   * @param {string} reason 'left' | 'disconnected' | 'replaced' | 'expired'
+   */
+  #onMemberLeft(account, reason) {
+    for (const recording of this.#active.values()) {
+      if (recording.state === 'ended' || recording.state === 'stopping') continue;
+      this.#wire(recording);
+      if (recording.kind !== 'mp4' || recording.account !== account) continue;
+      if (reason === 'left') {
+        void this.#end(recording, 'left');
+      } else if (recording.graceTimer === undefined) {
+        // Dropped, not left: the file goes on (black, silent) in case they come back.
+        recording.graceTimer = setTimeout(() => {
+          recording.graceTimer = undefined;
+          if (!this.#ctx.members().includes(account)) void this.#end(recording, reason);
+        }, REJOIN_GRACE_MS);
+      }
+    }
+  }
+
+  /** @param {string} state the signalling connection's state */
+  #onConnectionState(state) {
+    if (state === 'reconnecting') {
+      this.#reconnecting = true;
+    } else if (state === 'connected' && this.#reconnecting) {
+      // Our notices ended with our old session on the server: announce the running ones again.
+      this.#reconnecting = false;
+      for (const recording of this.#active.values()) {
+        if (recording.state !== 'recording') continue;
+        this.#ctx
+          .request('record.start', { target: recording.target ?? undefined, kind: recording.kind })
+          .catch((err) => console.debug('netcall: could not announce a recording again', err));
+      }
+    } else if (state === 'closed') {
+      this.#reconnecting = false;
+      for (const recording of [...this.#active.values()]) {
+        if (recording.state === 'recording') void this.#end(recording, 'leftChannel');
+      }
+    }
+  }
+
+  // --- stop --------------------------------------------------------------------------------------
+
+  /**
+   * @param {string} key
+   * @param {string} message for the not-recording error
+   * @returns {Promise<RecordResult>}
+   */
+  async #stop(key, message) {
+    const ended = this.#ended.get(key);
+    if (ended) {
+      this.#ended.delete(key);
+      return ended;
+    }
+    const recording = this.#active.get(key);
+    if (!recording || recording.state === 'starting') {
+      throw new InvalidStateError(message, ClientErrorCode.NOT_RECORDING);
+    }
+    const result = await this.#finish(recording, 'stopped');
+    this.#ended.delete(key);
+    return result;
+  }
+
+  /**
+   * A recording ended by itself: finish it, keep the result for stop, tell the page.
+   * @param {Recording} recording
+   * @param {string} reason
+   * @param {NetcallError} [error]
+   */
+  async #end(recording, reason, error) {
+    try {
+      const result = await this.#finish(recording, reason);
+      this.#ended.set(recording.key, result);
+      this.#ctx.events.emit(NetcallEvent.RECORD_ENDED, {
+        account: recording.account,
+        kind: recording.kind,
+        reason,
+        result,
+        error: error ?? null,
+      });
+    } catch (err) {
+      this.#ctx.events.emit(NetcallEvent.RECORD_ENDED, {
+        account: recording.account,
+        kind: recording.kind,
+        reason: 'error',
+        result: null,
+        error: err,
+      });
+      this.#ctx.events.emit(NetcallEvent.ERROR, err);
+    }
+  }
+
+  /**
+   * Stop the recorder, finish the file, save it. Idempotent.
+   * @param {Recording} recording
+   * @param {string} reason
+   * @returns {Promise<RecordResult>}
+   */
+  #finish(recording, reason) {
+    recording.finishing ??= this.#doFinish(recording, reason);
+    return recording.finishing;
+  }
+
+  /**
+   * @param {Recording} recording
+   * @param {string} reason
+   * @returns {Promise<RecordResult>}
+   */
+  async #doFinish(recording, reason) {
+    recording.state = 'stopping';
+    clearTimeout(recording.graceTimer);
+    const mediaRecorder = /** @type {MediaRecorder} */ (recording.mediaRecorder);
+    const sink = /** @type {Sink} */ (recording.sink);
+    try {
+      if (mediaRecorder.state !== 'inactive') {
+        const stopped = new Promise((resolve) => mediaRecorder.addEventListener('stop', resolve, { once: true }));
+        mediaRecorder.stop();
+        await withTimeout(
+          stopped,
+          STOP_TIMEOUT_MS,
+          () => new NetcallError(ClientErrorCode.RECORDER_FAILED, 'the browser recorder did not stop'),
+        );
+      }
+      const stoppedAt = Date.now();
+      this.#release(recording);
+      await recording.queue;
+      if (recording.failure) throw recording.failure;
+      const { tail, patches, duration } = recording.fixer.finish((stoppedAt - recording.startedAt) / 1000);
+      for (const part of tail) {
+        await sink.write(part);
+        recording.written += part.length;
+      }
+      for (const { position, data } of patches) await sink.patch(position, data);
+      const saved = await sink.close();
+      return {
+        account: recording.account,
+        kind: recording.kind,
+        blob: saved.blob,
+        fileName: saved.fileName,
+        mimeType: recording.format.mimeType,
+        size: saved.blob.size,
+        duration,
+        startedAt: recording.startedAt,
+        stoppedAt,
+        saved: saved.saved,
+        ...(saved.extra ?? {}), // save: 'upload' adds {recordingId, url, sha256, uploadUrl}
+        reason,
+      };
+    } catch (err) {
+      this.#release(recording);
+      await sink.abort().catch(() => {});
+      throw err instanceof NetcallError
+        ? err
+        : new NetcallError(ClientErrorCode.SAVE_FAILED, `the recording could not be saved: ${err}`, { cause: err });
+    } finally {
+      recording.state = 'ended';
+      this.#active.delete(recording.key);
+      this.#unannounce(recording);
+      this.#idle();
+    }
+  }
+
+  /** @param {Recording} recording stop its sources */
+  #release(recording) {
+    recording.mix?.close();
+    recording.mix = null;
+    recording.video?.close();
+    recording.video = null;
+  }
+
+  /** @param {Recording} recording tell the channel it stopped (if we still can) */
+  #unannounce(recording) {
+    if (!recording.announced) return;
+    recording.announced = false;
+    const record = { recorder: this.#ctx.account, target: recording.target, kind: recording.kind };
+    this.#ctx.events.emit(NetcallEvent.RECORD_STATE_CHANGE, recordStateChange(record, 'stopped', true));
+    if (!this.#ctx.channelName()) return; // left: the server ended our notices itself
+    this.#ctx
+      .request('record.stop', { target: recording.target ?? undefined, kind: recording.kind })
+      .catch((err) => console.debug('netcall: record.stop not delivered', err));
+  }
+
+  /** Close the AudioContext when nothing records. */
+  #idle() {
+    if (this.#active.size > 0 || !this.#audio) return;
+    const audio = this.#audio;
+    this.#audio = null;
+    audio.close().catch(() => {});
+  }
+}

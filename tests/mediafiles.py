@@ -1,0 +1,53 @@
+"""Small real media files for server-side tests, written with PyAV (VP8 + Opus WebM, H.264 + AAC MP4)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+
+def write_test_media(
+    path: Path,
+    *,
+    seconds: float = 2.0,
+    container: str = "webm",
+    tone_hz: float = 440.0,
+    rgb: tuple[int, int, int] = (255, 0, 0),
+    fps: int = 15,
+    size: tuple[int, int] = (160, 120),
+    fragmented: bool = False,
+) -> Path:
+    """A file with one solid-colour video stream and one sine-tone audio stream."""
+    video_codec, audio_codec = ("libvpx", "libopus") if container == "webm" else ("libx264", "aac")
+    options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if fragmented else {}
+    with av.open(str(path), "w", format=container, options=options) as out:
+        video: Any = out.add_stream(video_codec, rate=fps)
+        video.width, video.height = size
+        video.pix_fmt = "yuv420p"
+        video.options = {"g": str(fps)}  # a keyframe a second: seekable, and a cut file decodes up to the cut
+        audio: Any = out.add_stream(audio_codec, rate=48000)
+        audio.layout = "mono"
+        image = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+        image[:, :] = rgb
+        for i in range(int(seconds * fps)):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        samples_per_frame = 960
+        total = int(seconds * 48000)
+        for start in range(0, total, samples_per_frame):
+            t = (np.arange(start, start + samples_per_frame) / 48000.0).astype(np.float32)
+            data = (0.4 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32).reshape(1, -1)
+            sound = av.AudioFrame.from_ndarray(data, format="flt", layout="mono")
+            sound.sample_rate = 48000
+            sound.pts = start
+            sound.time_base = Fraction(1, 48000)
+            out.mux(audio.encode(sound))
+        out.mux(audio.encode(None))
+    return path
