@@ -26,6 +26,7 @@ from recording.live_jobs import live_recover
 from recording.live_models import LiveSession
 from recording.models import Member, Recording, Room
 from tests.live.media import colour_share, decode, has_tone
+from tests.shared_db import database_env
 from tests.test_live_recording import (
     BLUE,
     COHOST_HZ,
@@ -129,7 +130,7 @@ async def test_a_killed_recorder_leaves_files_that_decode(live_dirs: Path, setti
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "netcall_site.test_settings",
-        "NETCALL_DB_PATH": str(django_settings.DATABASES["default"]["NAME"]),
+        **database_env(),
         "NETCALL_LIVE_SPOOL_DIR": str(settings.NETCALL_LIVE_SPOOL_DIR),
         "NETCALL_LIVE_WIDTH": "320",
         "NETCALL_LIVE_HEIGHT": "180",

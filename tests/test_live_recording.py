@@ -30,6 +30,7 @@ from recording.models import Recording
 from tests.live.client import LiveClient
 from tests.live.media import colour_share, decode, has_tone
 from tests.live.receiver import CallbackReceiver
+from tests.shared_db import database_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio, pytest.mark.timeout(180)]
 
@@ -188,7 +189,7 @@ def _deliver_in_fresh_process(settings: Any) -> None:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "netcall_site.test_settings",
-        "NETCALL_DB_PATH": str(django_settings.DATABASES["default"]["NAME"]),
+        **database_env(),
         "NETCALL_CALLBACK_URL": settings.NETCALL_CALLBACK_URL,
         "NETCALL_CALLBACK_SECRET": settings.NETCALL_CALLBACK_SECRET,
         "NETCALL_CALLBACK_RETRY_BASE_SECONDS": "0",
