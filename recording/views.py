@@ -54,8 +54,20 @@ def room(request: HttpRequest, channel: str) -> HttpResponse:
         if not is_valid_account(account):
             return render(request, "lobby.html", {"error": "Choose an account name (1-64 characters)."}, status=400)
         token = token_mint(account=account, channel=channel)
-    config = {"account": account, "channel": channel, "token": token, "type": call_type}
+    config = {"account": account, "channel": channel, "token": token, "type": call_type, "live": _live_choice(request)}
     return render(request, "room.html", {"config": config, "channel": channel, "account": account})
+
+
+def _live_choice(request: HttpRequest) -> dict[str, object] | None:
+    """The lobby's live-broadcast choice (`?live=host&rtmpUrl=…&rtmpRecord=1` or `?live=cohost`), passed to
+    joinChannel as the seed's `liveEnable` / `sessionConfig`; the server validates it at join."""
+    role = request.GET.get("live", "")
+    if role not in ("host", "cohost"):
+        return None
+    session_config: dict[str, object] = {"rtmpRecord": request.GET.get("rtmpRecord") == "1"}
+    if role == "host":
+        session_config["rtmpUrl"] = request.GET.get("rtmpUrl", "")
+    return {"liveEnable": True, "sessionConfig": session_config}
 
 
 @csrf_exempt  # authenticated by the API key header, not by cookies

@@ -98,3 +98,15 @@ def test_lobby_form_without_javascript_forwards_to_the_room(client: Client) -> N
     response = client.get("/?account=alice&channel=demo&type=audio")
     assert response.status_code == 302
     assert response["Location"] == "/room/demo/?account=alice&type=audio"
+
+
+def test_room_page_passes_the_lobby_live_choice_to_the_sdk(client: Client, settings) -> None:
+    settings.NETCALL_GUEST_MODE = True
+    host = client.get("/room/demo/?account=alice&live=host&rtmpUrl=rtmp://127.0.0.1/live/x&rtmpRecord=1")
+    assert host.context["config"]["live"] == {
+        "liveEnable": True,
+        "sessionConfig": {"rtmpUrl": "rtmp://127.0.0.1/live/x", "rtmpRecord": True},
+    }
+    cohost = client.get("/room/demo/?account=bob&live=cohost&rtmpUrl=ignored")
+    assert cohost.context["config"]["live"] == {"liveEnable": True, "sessionConfig": {"rtmpRecord": False}}
+    assert client.get("/room/demo/?account=carol&live=bogus").context["config"]["live"] is None

@@ -31,6 +31,13 @@ if (form) {
   if (!channel.value && saved.channel) channel.value = saved.channel;
   if (saved.audioOnly) audioOnly.checked = true;
 
+  // The RTMP address is required of a host and of nobody else.
+  const rtmpInput = /** @type {HTMLInputElement | null} */ (form.elements.namedItem('rtmpUrl'));
+  form.addEventListener('change', () => {
+    const live = /** @type {RadioNodeList | null} */ (form.elements.namedItem('live'));
+    if (rtmpInput) rtmpInput.required = live?.value === 'host';
+  });
+
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     if (!form.reportValidity()) return;
@@ -39,6 +46,14 @@ if (form) {
     saveChoice(choice);
     const params = new URLSearchParams({ account: choice.account });
     if (choice.audioOnly) params.set('type', 'audio');
+    const live = /** @type {RadioNodeList | null} */ (form.elements.namedItem('live'));
+    const rtmpUrl = /** @type {HTMLInputElement | null} */ (form.elements.namedItem('rtmpUrl'));
+    const rtmpRecord = /** @type {HTMLInputElement | null} */ (form.elements.namedItem('rtmpRecord'));
+    if (live && live.value) {
+      params.set('live', live.value);
+      if (live.value === 'host' && rtmpUrl) params.set('rtmpUrl', rtmpUrl.value.trim());
+      if (rtmpRecord?.checked) params.set('rtmpRecord', '1');
+    }
     const roomUrl = (form.dataset.roomUrl ?? '/room/__channel__/').replace('__channel__', encodeURIComponent(choice.channel));
     window.location.assign(`${roomUrl}?${params}`);
   });
