@@ -325,9 +325,9 @@ nc.on('uploadProgress', (progress) => {
   bar.bar.setAttribute('aria-label', `Upload of ${whom}`);
 });
 
-window.addEventListener('pagehide', () => {
-  if (!left) void nc.leaveChannel();
-});
+// No leaveChannel() on pagehide: the connection drops with the page, which the others see as a
+// member who dropped ('disconnected'). A reload then comes back within the 20 s the others' recordings
+// of us wait, into the same files; our own recordings are recovered from the journal on the next load.
 
 // --- recording: a button per tile and for the mix, a live readout, the finished files -------------
 
@@ -444,17 +444,22 @@ function renderReadout() {
 /**
  * List a finished recording with a player and a download link.
  * @param {{account: string, kind: string, blob: Blob, fileName: string, mimeType: string, size: number,
- *   duration: number | null, saved: string, reason?: string}} result
+ *   duration: number | null, saved: string, reason?: string, recovered?: boolean}} result
  */
 function addFinishedFile(result) {
   const url = URL.createObjectURL(result.blob);
   const item = document.createElement('li');
   item.dataset.kind = result.kind;
   item.dataset.account = result.account;
+  if (result.recovered) item.dataset.recovered = 'true';
   const title = document.createElement('p');
   const whom = result.kind === 'aac' ? 'audio mix' : result.account;
   const duration = result.duration === null ? '' : ` · ${formatTime(result.duration)}`;
-  const why = result.reason && result.reason !== 'stopped' ? ` · ended: ${result.reason}` : '';
+  const why = result.recovered
+    ? ' · recovered from an earlier page'
+    : result.reason && result.reason !== 'stopped'
+      ? ` · ended: ${result.reason}`
+      : '';
   title.textContent = `${result.fileName} (${whom}${duration} · ${formatSize(result.size)}${why})`;
   const player = document.createElement(result.kind === 'aac' ? 'audio' : 'video');
   player.controls = true;
@@ -497,6 +502,9 @@ nc.on('recordEnded', ({ account, kind, reason, result }) => {
   if (reason === 'error') showNotice(`The recording of ${kind === 'aac' ? 'the mix' : account} failed.`);
 });
 
+// Recordings an earlier page of this browser left unfinished (tab closed, crashed or reloaded).
+nc.on('recordRecovered', (result) => addFinishedFile(result));
+
 nc.on('connectionState', ({ state }) => {
   recordUi.mix.disabled = state !== 'connected' && state !== 'reconnecting';
 });
@@ -514,9 +522,30 @@ tileFor(config.account);
 renderTile(config.account);
 renderStatus();
 
+// Live broadcast (lobby choice): the seed's liveEnable / sessionConfig, and the push state for the host.
+const liveStatus = document.getElementById('live-status');
+if (config.live && liveStatus) {
+  liveStatus.hidden = false;
+  liveStatus.textContent = config.live.sessionConfig?.rtmpUrl ? 'Live: starting the broadcast…' : 'Live: co-host';
+}
+nc.on('liveState', ({ state, retryIn }) => {
+  if (!liveStatus) return;
+  liveStatus.dataset.state = state;
+  const words = {
+    connecting: 'connecting to the RTMP server…',
+    pushing: 'on air',
+    retrying: `the RTMP server is not accepting the stream; retrying${retryIn ? ` in ${Math.round(retryIn)} s` : ''}`,
+    failed: 'the broadcast failed',
+    stopped: 'the broadcast stopped',
+    ended: 'the broadcast ended',
+  };
+  liveStatus.textContent = `Live: ${words[/** @type {keyof typeof words} */ (state)] ?? state}`;
+});
+
 const ready = nc.joinChannel({
   channelName: config.channel,
   type: audioOnly ? Netcall.NETCALL_TYPE_AUDIO : Netcall.NETCALL_TYPE_VIDEO,
+  ...(config.live ?? {}),
 });
 Object.assign(window, { netcall: nc, netcallReady: ready });
 ready

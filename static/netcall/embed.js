@@ -243,7 +243,7 @@ export class NetcallEmbed {
 
   /**
    * Listen to one of the SDK's events (joinChannel, leaveChannel, remoteTrack, memberUpdated,
-   * connectionState, peerState, recordStateChange, recordEnded, uploadProgress, localTrack, error).
+   * connectionState, peerState, recordStateChange, recordEnded, recordRecovered, uploadProgress, localTrack, error).
    * Payloads are structured clones: MediaStream/track fields become `{id, kind}`, errors `{name, code, message}`.
    * @param {string} name
    * @param {(payload: any) => void} fn

@@ -23,6 +23,10 @@ export const NetcallEvent = Object.freeze({
    * `{recorder, target, kind: 'mp4'|'aac', state: 'started'|'stopped', startedAt, local}` (target null for the mix)
    */
   RECORD_STATE_CHANGE: 'recordStateChange',
+  /** A recording an earlier page left unfinished (the tab closed or crashed) was recovered from this
+   * browser's journal and saved. `{account, kind, blob, fileName, mimeType, size, duration, startedAt,
+   * stoppedAt, saved, reason: 'recovered', recovered: true}` (netcall.recoverRecordings()) */
+  RECORD_RECOVERED: 'recordRecovered',
   /** One of your recordings ended without stop being called (target left, you left, error). `{account, kind, reason, result, error}` */
   RECORD_ENDED: 'recordEnded',
   /** save: 'upload' progress. `{account, kind, uploadUrl, recordingId, sent, size, final, state}`, state:
@@ -36,6 +40,14 @@ export const NetcallEvent = Object.freeze({
   /** Something went wrong outside a method call: a NetcallError with a stable `.code`. */
   ERROR: 'error',
 });
+
+/**
+ * What an internal module gets of the call's events: listen (on the SDK's internal channel, out of
+ * reach of the page's `off`) and emit (to the SDK's modules and the page alike).
+ * @typedef {object} EventChannel
+ * @property {(name: string, fn: (payload: any) => void) => () => void} on
+ * @property {(name: string, payload?: unknown) => void} emit
+ */
 
 /** @param {string} name @param {unknown} err */
 function warnListener(name, err) {

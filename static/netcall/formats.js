@@ -63,14 +63,22 @@ export function canRecord() {
  * @returns {RecordFormat | null}
  */
 export function pickFormat(media, { format } = {}) {
-  if (!canRecord()) return null;
-  for (const candidate of CANDIDATES[media]) {
-    if (format && candidate.container !== format) continue;
-    if (MediaRecorder.isTypeSupported(candidate.mimeType)) {
-      return { ...candidate, extension: extensionFor(media, candidate.container) };
-    }
-  }
-  return null;
+  return recordFormats(media, { format })[0] ?? null;
+}
+
+/**
+ * Every format this browser says it records for `media`, best first: the recorder tries them in
+ * this order when an encoder refuses to start (e.g. H.264 at a bit rate beyond its level).
+ * @param {RecordMedia} media 'video' (audio + video) or 'audio'
+ * @param {{format?: 'mp4'|'webm'|'ogg'}} [options] `format`: only this container
+ * @returns {RecordFormat[]}
+ */
+export function recordFormats(media, { format } = {}) {
+  if (!canRecord()) return [];
+  return CANDIDATES[media]
+    .filter((candidate) => !format || candidate.container === format)
+    .filter((candidate) => MediaRecorder.isTypeSupported(candidate.mimeType))
+    .map((candidate) => ({ ...candidate, extension: extensionFor(media, candidate.container) }));
 }
 
 /**

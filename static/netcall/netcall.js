@@ -67,7 +67,10 @@ export class Netcall {
   #url;
   /** @type {RTCIceServer[] | undefined} */
   #iceServers;
+  /** @type {Emitter} the page's listeners (on/off/once) */
   #events = new Emitter();
+  /** @type {Emitter} the SDK's own modules' listeners: `off(name)` without a function never reaches them */
+  #internal = new Emitter();
   #devices;
   /** @type {Signalling | null} */
   #signalling = null;
@@ -205,6 +208,16 @@ export class Netcall {
     this.#events.off(name, fn);
   }
 
+  /**
+   * Emit an event: first to the SDK's own modules, then to the page's listeners.
+   * @param {string} name
+   * @param {unknown} [payload]
+   */
+  #emit(name, payload) {
+    this.#internal.emit(name, payload);
+    this.#events.emit(name, payload);
+  }
+
   // --- devices ----------------------------------------------------------------------------------
 
   /**
@@ -278,6 +291,8 @@ export class Netcall {
       const joined = await this.#joining;
       // Uploads an earlier page of this browser left unfinished (a closed tab): finish them now.
       void this.resumeUploads().catch((err) => console.warn('netcall: resuming uploads failed', err));
+      // Recordings an earlier page left unfinished (closed or crashed tab): recover them now.
+      void this.recoverRecordings().catch((err) => console.warn('netcall: recovering recordings failed', err));
       return joined;
     } catch (err) {
       if (this.#signalling === signalling) this.#teardown();
@@ -294,7 +309,20 @@ export class Netcall {
    * @returns {Promise<{url: string, recordingId: string | null, state: string}[]>}
    */
   resumeUploads() {
-    return resumePendingUploads({ token: this.#token, emit: (name, payload) => this.#events.emit(name, payload) });
+    return resumePendingUploads({ token: this.#token, emit: (name, payload) => this.#emit(name, payload) });
+  }
+
+  /**
+   * Recover the recordings earlier pages of this origin left unfinished (the tab closed, crashed or
+   * reloaded while recording, with any `save` but 'upload', which resumeUploads() finishes): each is
+   * rebuilt from this browser's journal with its duration in the header, saved the way it was meant to
+   * be where that needs no user gesture ('download'; a file handle this page may still write; 'picker'
+   * falls back to a download; 'none' only returns it), and announced with a 'recordRecovered' event.
+   * Runs by itself after each join.
+   * @returns {Promise<import('./journal.js').RecoveredRecording[]>} what was recovered
+   */
+  recoverRecordings() {
+    return this.#recorder.recover();
   }
 
   /**
@@ -373,7 +401,7 @@ export class Netcall {
       remoteStream: (account) => this.getRemoteStream(account),
       members: () => this.members,
       request: (type, fields) => this.#request(type, fields),
-      events: this.#events,
+      events: { on: (name, fn) => this.#internal.on(name, fn), emit: (name, payload) => this.#emit(name, payload) },
       token: () => this.#token,
     };
   }
@@ -392,7 +420,7 @@ export class Netcall {
     signalling.on('state', ({ state }) => this.#onSignallingState(signalling, state));
     signalling.on('event', (frame) => this.#onServerEvent(frame));
     signalling.on('rejoined', (data) => this.#onJoined(data, { rejoin: true }));
-    signalling.on('error', (err) => this.#events.emit(NetcallEvent.ERROR, err));
+    signalling.on('error', (err) => this.#emit(NetcallEvent.ERROR, err));
     const data = await signalling.join(() => this.#joinFields(channelName));
     this.#channel = channelName;
     return this.#onJoined(data, { rejoin: false });
@@ -414,7 +442,7 @@ export class Netcall {
         .filter((kind) => !this.#devices.track(kind))
         .map((kind) =>
           this.#devices.start(kind).catch((err) => {
-            this.#events.emit(NetcallEvent.ERROR, err);
+            this.#emit(NetcallEvent.ERROR, err);
           }),
         ),
     );
@@ -442,9 +470,9 @@ export class Netcall {
       callbacks: {
         sendSignal: (to, signalData) => this.#request('signal', { to, data: signalData }),
         localTrack: (kind) => this.#devices.track(kind),
-        onTrack: (account, track, stream) => this.#events.emit(NetcallEvent.REMOTE_TRACK, { account, track, stream }),
-        onState: (account, state) => this.#events.emit(NetcallEvent.PEER_STATE, { account, state }),
-        onError: (err) => this.#events.emit(NetcallEvent.ERROR, err),
+        onTrack: (account, track, stream) => this.#emit(NetcallEvent.REMOTE_TRACK, { account, track, stream }),
+        onState: (account, state) => this.#emit(NetcallEvent.PEER_STATE, { account, state }),
+        onError: (err) => this.#emit(NetcallEvent.ERROR, err),
       },
     });
     const previous = this.#members;
@@ -452,7 +480,7 @@ export class Netcall {
     if (rejoin) {
       for (const [account] of previous) {
         if (!this.#members.has(account)) {
-          this.#events.emit(NetcallEvent.LEAVE_CHANNEL, { account, reason: 'left' });
+          this.#emit(NetcallEvent.LEAVE_CHANNEL, { account, reason: 'left' });
         }
       }
     }
@@ -462,9 +490,9 @@ export class Netcall {
     for (const member of others) {
       this.#peers.open(member.account, member.session, { initiator: true });
       if (!previous.has(member.account)) {
-        this.#events.emit(NetcallEvent.JOIN_CHANNEL, { account: member.account });
+        this.#emit(NetcallEvent.JOIN_CHANNEL, { account: member.account });
       } else {
-        this.#events.emit(NetcallEvent.MEMBER_UPDATED, { account: member.account, media: { ...member.media } });
+        this.#emit(NetcallEvent.MEMBER_UPDATED, { account: member.account, media: { ...member.media } });
       }
     }
     return {
@@ -497,8 +525,8 @@ export class Netcall {
         if (known?.session === member.session) return;
         // New member, or a known account from a new session (reload, reconnect): it offers to us.
         peers.open(member.account, member.session, { initiator: false });
-        if (!known) this.#events.emit(NetcallEvent.JOIN_CHANNEL, { account: member.account });
-        else this.#events.emit(NetcallEvent.MEMBER_UPDATED, { account: member.account, media: { ...member.media } });
+        if (!known) this.#emit(NetcallEvent.JOIN_CHANNEL, { account: member.account });
+        else this.#emit(NetcallEvent.MEMBER_UPDATED, { account: member.account, media: { ...member.media } });
         return;
       }
       case 'member.left': {
@@ -510,7 +538,7 @@ export class Netcall {
         if (!known || (frame.session && known.session !== frame.session)) return;
         this.#members.delete(frame.account);
         peers.close(frame.account);
-        this.#events.emit(NetcallEvent.LEAVE_CHANNEL, { account: frame.account, reason: frame.reason ?? 'left' });
+        this.#emit(NetcallEvent.LEAVE_CHANNEL, { account: frame.account, reason: frame.reason ?? 'left' });
         return;
       }
       case 'member.updated': {
@@ -524,17 +552,17 @@ export class Netcall {
         const known = this.#members.get(member.account);
         if (!known || known.session !== member.session) return;
         this.#members.set(member.account, member);
-        this.#events.emit(NetcallEvent.MEMBER_UPDATED, { account: member.account, media: { ...member.media } });
+        this.#emit(NetcallEvent.MEMBER_UPDATED, { account: member.account, media: { ...member.media } });
         return;
       }
       case 'signal':
         peers.handleSignal(frame.from, frame.fromSession, frame.data);
         return;
       case 'live.state':
-        this.#events.emit(NetcallEvent.LIVE_STATE, liveStateChange(frame));
+        this.#emit(NetcallEvent.LIVE_STATE, liveStateChange(frame));
         return;
       case 'record.state':
-        this.#events.emit(NetcallEvent.RECORD_STATE_CHANGE, recordStateChange(frame.record, frame.state, false));
+        this.#emit(NetcallEvent.RECORD_STATE_CHANGE, recordStateChange(frame.record, frame.state, false));
         return;
       default:
         console.debug('netcall: ignoring server event', frame.type);
@@ -557,7 +585,7 @@ export class Netcall {
   #setConnectionState(state) {
     if (state === this.#connectionState) return;
     this.#connectionState = state;
-    this.#events.emit(NetcallEvent.CONNECTION_STATE, { state });
+    this.#emit(NetcallEvent.CONNECTION_STATE, { state });
   }
 
   /** Forget the channel: close the mesh and the member list (not the devices). */
@@ -577,7 +605,7 @@ export class Netcall {
    * @param {MediaStreamTrack | null} track
    */
   #onLocalTrack(kind, track) {
-    this.#events.emit(NetcallEvent.LOCAL_TRACK, { kind, track });
+    this.#emit(NetcallEvent.LOCAL_TRACK, { kind, track });
     if (!this.#peers) return;
     void this.#peers.setLocalTrack(kind, track);
     this.#sendMedia().catch((err) => console.debug('netcall: media update failed', err));

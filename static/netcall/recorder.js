@@ -4,17 +4,17 @@
 //   call tracks ──> record-sources.js (stable tracks: WebAudio mix, video relay)
 //               ──> MediaRecorder (timeslice) ──> webm-fix.js / mp4-fix.js (duration, cues)
 //               ──> sinks.js (download | save-as file, streamed | Blob | registered, e.g. upload)
+//               └─> journal.js (every chunk also in IndexedDB until saved: a closed tab loses nothing)
 //
 // Netcall owns one Recorder and delegates the public methods to it. The recorder sees the call
 // only through the small context Netcall hands it (#recorderContext) and the call's events.
 
 import { ClientErrorCode, InvalidStateError, NetcallError, NotFoundError, UnsupportedError } from './errors.js';
 import { NetcallEvent } from './events.js';
-import { canRecord, describeMimeType, pickFormat } from './formats.js';
-import { Mp4Fixer } from './mp4-fix.js';
+import { canRecord, describeMimeType, pickFormat, recordFormats } from './formats.js';
+import { JournalWriter, containerFixer, journalTargets, recoverJournals } from './journal.js';
 import { AudioMix, createVideoRelay } from './record-sources.js';
-import { openSink } from './sinks.js';
-import { WebmFixer } from './webm-fix.js';
+import { TeeSink, openSink } from './sinks.js';
 
 /** MediaRecorder hands out data this often (ms): what bounds memory and loss. */
 const TIMESLICE_MS = 1000;
@@ -92,7 +92,8 @@ const DEFAULT_AUDIO_BPS = 128_000;
  * @property {(account: string) => MediaStream | null} remoteStream
  * @property {() => string[]} members remote accounts
  * @property {(type: string, fields?: object) => Promise<any>} request a signalling request
- * @property {import('./events.js').Emitter} events the call's events (the recorder emits on it too)
+ * @property {import('./events.js').EventChannel} events the call's events: `on` listens on the SDK's internal
+ *   channel (a page's `off(name)` never removes it), `emit` reaches the internal channel and the page
  * @property {() => string} [token] the join token (save: 'upload' authenticates with it)
  */
 
@@ -174,8 +175,10 @@ class Recording {
   mix = null;
   /** @type {import('./record-sources.js').VideoRelayLike | null} */
   video = null;
-  /** @type {WebmFixer | Mp4Fixer | {push: (b: Uint8Array) => Uint8Array[], finish: (s: number | null) => import('./webm-fix.js').FinishResult}} */
+  /** @type {import('./journal.js').Fixer} */
   fixer;
+  /** @type {JournalWriter | null} the crash journal (journal.js), null without IndexedDB or for uploads */
+  journal = null;
   /** @type {Promise<void>} chunks are handled one at a time, in order */
   queue = Promise.resolve();
   /** @type {unknown} the first write failure */
@@ -205,18 +208,13 @@ class Recording {
     this.self = self;
     this.format = format;
     this.fileName = fileName;
-    this.fixer = format.container === 'webm' ? new WebmFixer() : format.container === 'mp4' ? new Mp4Fixer() : passThrough();
+    this.fixer = containerFixer(format.container);
   }
 
   /** @returns {string | null} the server's `target` for this recording */
   get target() {
     return this.kind === 'aac' ? null : this.account;
   }
-}
-
-/** @returns {Recording['fixer']} a fixer that changes nothing (containers we do not fix) */
-function passThrough() {
-  return { push: (bytes) => [bytes], finish: (seconds) => ({ tail: [], patches: [], duration: seconds, fixed: false }) };
 }
 
 /** The recordings of one Netcall. */
@@ -231,6 +229,8 @@ export class Recorder {
   /** @type {AudioContext | null} */
   #audio = null;
   #reconnecting = false;
+  /** @type {Promise<import('./journal.js').RecoveredRecording[]> | null} */
+  #recovering = null;
 
   /**
    * @param {RecorderContext} ctx
@@ -289,6 +289,21 @@ export class Recorder {
   /** @returns {Promise<RecordResult>} */
   stopAac() {
     return this.#stop('aac', 'the mix is not being recorded');
+  }
+
+  /**
+   * Recover what earlier pages of this origin left unfinished (journal.js): each recording is
+   * replayed, its duration fixed, saved like the original where no user gesture is needed, and
+   * announced with a 'recordRecovered' event. A call while one runs shares it.
+   * @returns {Promise<import('./journal.js').RecoveredRecording[]>}
+   */
+  recover() {
+    this.#recovering ??= recoverJournals({
+      onRecovered: (result) => this.#ctx.events.emit(NetcallEvent.RECORD_RECOVERED, result),
+    }).finally(() => {
+      this.#recovering = null;
+    });
+    return this.#recovering;
   }
 
   /** @returns {RecordingInfo[]} every recording that runs (or has ended and waits for stop) */
@@ -380,6 +395,22 @@ export class Recorder {
       });
       recording.sink = await sinkPromise;
       recording.save = recording.sink.kind;
+      const targets = journalTargets(options.save ?? this.#defaultSave, recording.sink);
+      if (targets.length > 0) {
+        recording.journal = await JournalWriter.open(() => ({
+          account,
+          kind,
+          channelName: channel,
+          fileName: recording.fileName,
+          mimeType: recording.format.mimeType,
+          container: recording.format.container,
+          targets,
+          startedAt: recording.startedAt,
+        })).catch((err) => {
+          console.warn('netcall: no crash journal for this recording', err);
+          return null;
+        });
+      }
       const ack = await announce.catch((err) => {
         throw err?.code === 'not_in_room'
           ? new NotFoundError(`${account} is not in the channel`, ClientErrorCode.NO_SUCH_ACCOUNT)
@@ -402,6 +433,7 @@ export class Recorder {
       this.#release(recording);
       recording.state = 'ended';
       await recording.sink?.abort().catch(() => {});
+      await recording.journal?.drop();
       // If the server announced it, take it back (quietly: we never said it started).
       recording.announced = false;
       const fields = { target: recording.target ?? undefined, kind };
@@ -412,7 +444,8 @@ export class Recorder {
   }
 
   /**
-   * Build the sources and the MediaRecorder; resolve on the first data.
+   * Build the sources and the MediaRecorder; resolve on the first data. If the browser's encoder
+   * refuses the chosen format (e.g. H.264 at a bit rate beyond its level), try the next one.
    * @param {Recording} recording
    * @param {RecordOptions} options
    */
@@ -429,17 +462,74 @@ export class Recorder {
       this.#wire(recording);
     }
     tracks.push(recording.mix.track);
-    const mediaRecorder = new MediaRecorder(new MediaStream(tracks), {
-      mimeType: recording.format.mimeType,
-      audioBitsPerSecond: options.audioBitsPerSecond ?? DEFAULT_AUDIO_BPS,
-      ...(recording.kind === 'mp4'
-        ? {
-            videoBitsPerSecond: options.videoBitsPerSecond ?? DEFAULT_VIDEO_BPS,
-            videoKeyFrameIntervalDuration: KEYFRAME_INTERVAL_MS,
-          }
-        : {}),
-    });
+    const stream = new MediaStream(tracks);
+    const media = recording.kind === 'aac' ? 'audio' : 'video';
+    // Another container only where the sink can still change the file's name (not a picked file).
+    const sink = recording.sink;
+    const retarget = sink instanceof TeeSink ? sink.canRetarget : typeof sink?.retarget === 'function';
+    const first = recording.format;
+    const candidates = [
+      first,
+      ...recordFormats(media, { format: options.format }).filter(
+        (f) => f.mimeType !== first.mimeType && (retarget || f.container === first.container),
+      ),
+    ];
+    /** @type {unknown} */
+    let failure = null;
+    for (const format of candidates) {
+      if (format !== recording.format) {
+        console.info(`netcall: the recorder refused ${recording.format.mimeType} (${failure}); trying ${format.mimeType}`);
+        if (format.container !== recording.format.container) {
+          const stem = recording.fileName.slice(0, recording.fileName.length - recording.format.extension.length);
+          recording.fileName = `${stem}${format.extension}`;
+          sink?.retarget?.({ fileName: recording.fileName, mimeType: format.mimeType });
+        }
+        recording.format = format;
+        recording.fixer = containerFixer(format.container);
+      }
+      try {
+        await this.#startRecorder(recording, stream, options);
+        return;
+      } catch (err) {
+        failure = err;
+        // Only an encoder that refused is worth another format; no data in time is not.
+        if (!(err instanceof NetcallError && /** @type {any} */ (err).refused)) throw err;
+      }
+    }
+    throw failure;
+  }
+
+  /**
+   * Start a MediaRecorder with the recording's current format; resolve on its first data.
+   * @param {Recording} recording
+   * @param {MediaStream} stream
+   * @param {RecordOptions} options
+   */
+  async #startRecorder(recording, stream, options) {
+    /** @param {unknown} cause @returns {NetcallError} an encoder's refusal (another format may do) */
+    const refused = (cause) => {
+      const err = new NetcallError(ClientErrorCode.RECORDER_FAILED, `the browser's recorder failed: ${cause}`, { cause });
+      /** @type {any} */ (err).refused = true;
+      return err;
+    };
+    /** @type {MediaRecorder} */
+    let mediaRecorder;
+    try {
+      mediaRecorder = new MediaRecorder(stream, {
+        mimeType: recording.format.mimeType,
+        audioBitsPerSecond: options.audioBitsPerSecond ?? DEFAULT_AUDIO_BPS,
+        ...(recording.kind === 'mp4'
+          ? {
+              videoBitsPerSecond: options.videoBitsPerSecond ?? DEFAULT_VIDEO_BPS,
+              videoKeyFrameIntervalDuration: KEYFRAME_INTERVAL_MS,
+            }
+          : {}),
+      });
+    } catch (err) {
+      throw refused(err);
+    }
     recording.mediaRecorder = mediaRecorder;
+    const current = () => recording.mediaRecorder === mediaRecorder;
     // The real type, codecs included, once the recorder has chosen them.
     const media = recording.kind === 'aac' ? 'audio' : 'video';
     /** @type {(value?: unknown) => void} */
@@ -451,26 +541,43 @@ export class Recorder {
       failed = reject;
     });
     mediaRecorder.addEventListener('dataavailable', (event) => {
-      if (event.data.size === 0) return;
+      if (event.data.size === 0 || !current()) return;
+      recording.journal?.append(event.data);
       recording.queue = recording.queue.then(() => this.#consume(recording, event.data));
       gotData();
     });
     mediaRecorder.addEventListener('error', (event) => {
+      if (!current()) return;
       const cause = /** @type {any} */ (event).error ?? event;
+      if (recording.state !== 'recording') {
+        failed(refused(cause));
+        return;
+      }
       const err = new NetcallError(ClientErrorCode.RECORDER_FAILED, `the browser's recorder failed: ${cause}`, { cause });
-      failed(err);
-      if (recording.state === 'recording') void this.#end(recording, 'error', err);
+      void this.#end(recording, 'error', err);
     });
     mediaRecorder.addEventListener('start', () => {
-      recording.startedAt = Date.now();
+      if (current()) recording.startedAt = Date.now();
     });
-    mediaRecorder.start(TIMESLICE_MS);
+    try {
+      mediaRecorder.start(TIMESLICE_MS);
+    } catch (err) {
+      recording.mediaRecorder = null;
+      throw refused(err);
+    }
     recording.startedAt ||= Date.now();
-    await withTimeout(
-      firstData,
-      FIRST_DATA_TIMEOUT_MS,
-      () => new NetcallError(ClientErrorCode.RECORDER_FAILED, 'the browser recorded nothing in time'),
-    );
+    try {
+      await withTimeout(
+        firstData,
+        FIRST_DATA_TIMEOUT_MS,
+        () => new NetcallError(ClientErrorCode.RECORDER_FAILED, 'the browser recorded nothing in time'),
+      );
+    } catch (err) {
+      recording.mediaRecorder = null;
+      if (mediaRecorder.state !== 'inactive') mediaRecorder.stop();
+      if (/** @type {any} */ (err).refused) recording.startedAt = 0;
+      throw err;
+    }
     if (mediaRecorder.mimeType) {
       const real = describeMimeType(media, mediaRecorder.mimeType);
       recording.format = { ...recording.format, mimeType: real.mimeType, videoCodec: real.videoCodec ?? recording.format.videoCodec, audioCodec: real.audioCodec ?? recording.format.audioCodec };
@@ -682,6 +789,7 @@ export class Recorder {
       }
       for (const { position, data } of patches) await sink.patch(position, data);
       const saved = await sink.close();
+      await recording.journal?.drop(); // saved: nothing left to recover
       return {
         account: recording.account,
         kind: recording.kind,
@@ -699,6 +807,8 @@ export class Recorder {
     } catch (err) {
       this.#release(recording);
       await sink.abort().catch(() => {});
+      // Not saved: the journal stays for recoverRecordings() on the next page load.
+      await recording.journal?.keep();
       throw err instanceof NetcallError
         ? err
         : new NetcallError(ClientErrorCode.SAVE_FAILED, `the recording could not be saved: ${err}`, { cause: err });

@@ -32,6 +32,8 @@ import { UploadSink } from './upload.js';
  * @property {() => Promise<SinkResult>} close finish the file
  * @property {() => Promise<void>} abort drop the file (best effort)
  * @property {string} kind what the sink is: 'none' | 'download' | 'file' | ...
+ * @property {(target: {fileName: string, mimeType: string}) => void} [retarget] present when the sink can
+ *   follow the recorder to another container before the first byte (memory and download sinks)
  */
 
 /**
@@ -62,6 +64,21 @@ export class MemorySink {
   constructor({ fileName, mimeType }) {
     this.#fileName = fileName;
     this.#mimeType = mimeType;
+  }
+
+  /**
+   * The recorder fell back to another container before any byte was written (formats.js): the
+   * file's name and type follow.
+   * @param {{fileName: string, mimeType: string}} target
+   */
+  retarget({ fileName, mimeType }) {
+    this.#fileName = fileName;
+    this.#mimeType = mimeType;
+  }
+
+  /** @returns {string} the file name the result will carry */
+  get fileName() {
+    return this.#fileName;
   }
 
   /** @param {Uint8Array} data */
@@ -126,18 +143,11 @@ export class MemorySink {
 /** A MemorySink whose Blob the browser downloads under the file name. */
 export class DownloadSink extends MemorySink {
   kind = 'download';
-  #fileName;
-
-  /** @param {SinkRequest} request */
-  constructor(request) {
-    super(request);
-    this.#fileName = request.fileName;
-  }
 
   /** @returns {Promise<SinkResult>} */
   async close() {
     const result = await super.close();
-    downloadBlob(result.blob, this.#fileName);
+    downloadBlob(result.blob, result.fileName);
     return result;
   }
 }
@@ -158,6 +168,11 @@ export class FileSink {
   constructor(handle, { fileName }) {
     this.#handle = handle;
     this.#fileName = handle.name || fileName;
+  }
+
+  /** @returns {FileSystemFileHandle} the file written to */
+  get handle() {
+    return this.#handle;
   }
 
   /** Open the file for writing (it is truncated). */
@@ -281,6 +296,16 @@ export class TeeSink {
   constructor(sinks) {
     this.sinks = sinks;
     this.kind = sinks.map((s) => s.kind).join('+');
+  }
+
+  /** @param {{fileName: string, mimeType: string}} target */
+  retarget(target) {
+    for (const sink of this.sinks) sink.retarget?.(target);
+  }
+
+  /** @returns {boolean} whether every sink can follow a change of container */
+  get canRetarget() {
+    return this.sinks.every((s) => typeof s.retarget === 'function');
   }
 
   /** @param {Uint8Array} data */

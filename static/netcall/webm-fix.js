@@ -238,6 +238,9 @@ export class WebmFixer {
   #inCluster = false;
   #clusterEnd = Infinity;
   #blockGroupEnd = Infinity;
+  #blockGroupStart = 0;
+  /** output offset of the element whose payload is being collected or skipped */
+  #elementStart = 0;
   #clusterPosition = 0;
   #clusterTimecode = 0;
   #clusterCued = false;
@@ -328,6 +331,25 @@ export class WebmFixer {
       });
     }
     return { tail, patches, duration: duration === null ? null : duration * scale, fixed: true };
+  }
+
+  /**
+   * The recording was cut short (a crashed page's journal, see journal.js): drop the element the
+   * bytes end in the middle of, so the file ends on a whole block. Call before finish().
+   * @returns {number} the length to cut the output to (at most what push() handed out)
+   */
+  cutIncomplete() {
+    if (!this.#headerDone || this.#passthrough || this.#scanFailed) return this.#out;
+    let end = this.#out;
+    if (this.#skip > 0 || this.#accFor === 'payload') end = this.#elementStart;
+    else if (this.#acc.length > 0) end = this.#out - this.#acc.length;
+    if (this.#blockGroupEnd !== Infinity && this.#blockGroupEnd > end) end = Math.min(end, this.#blockGroupStart);
+    this.#out = Math.max(end, this.#segmentDataStart);
+    this.#skip = 0;
+    this.#acc = [];
+    this.#accFor = 'header';
+    this.#blockGroupEnd = Infinity;
+    return this.#out;
   }
 
   // --- header ------------------------------------------------------------------------------------
@@ -552,7 +574,9 @@ export class WebmFixer {
       return; // descend
     }
     if (size === UNKNOWN) throw new Error('element of unknown size inside a cluster');
+    this.#elementStart = start;
     if (this.#inCluster && id === ID.BLOCK_GROUP) {
+      this.#blockGroupStart = start;
       this.#blockGroupEnd = payloadStart + size;
       return; // descend
     }

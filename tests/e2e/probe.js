@@ -12,7 +12,7 @@
   if (window.__e2e) return;
   const EVENT_NAMES = [
     'joinChannel', 'leaveChannel', 'remoteTrack', 'memberUpdated',
-    'connectionState', 'peerState', 'error',
+    'connectionState', 'peerState', 'error', 'recordRecovered',
   ];
   const events = [];
   const probes = new Map();

@@ -196,3 +196,33 @@ def test_host_and_cohost_broadcast_recorded_and_called_back(
         else:
             me, other = (ALICE, BOB) if account == "alice" else (BOB, ALICE)
             assert has_tone(decoded.audio, me.tone_hz) and not has_tone(decoded.audio, other.tone_hz, threshold=0.05)
+
+
+def test_demo_lobby_starts_a_broadcast_and_shows_its_state(
+    open_participant: OpenParticipant,
+    broadcast_server: DaphneServer,
+    rtmp_listener: tuple[str, Path, subprocess.Popen[str]],
+) -> None:
+    """A person uses the demo: picks "Host" in the lobby with an RTMP address; the room page says when
+    the broadcast is on air, and the RTMP server receives it."""
+    from playwright.sync_api import expect
+
+    url, _, listener = rtmp_listener
+    host = open_participant(ALICE, broadcast_server)
+    page = host.page
+    page.goto(broadcast_server.url + "/")
+    page.get_by_label("Your name").fill(ALICE.account)
+    page.get_by_label("Channel").fill(f"demo-live-{uuid.uuid4().hex[:8]}")
+    page.get_by_label("Host: push the call to an RTMP server").check()
+    page.get_by_label("RTMP push address (host)").fill(url)
+    page.get_by_role("button", name="Join").click()
+    host.wait_ready()
+    status = page.locator("#live-status")
+    expect(status).to_have_attribute("data-state", "pushing", timeout=60_000)
+    expect(status).to_contain_text("on air")
+
+    host.leave_with_button()
+    out, _ = listener.communicate(timeout=60)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["codecs"] == {"video": "h264", "audio": "aac"}, summary
+    assert summary["packets"].get("video", 0) > 0 and summary["packets"].get("audio", 0) > 0, summary
