@@ -30,6 +30,7 @@ Handler = Callable[["NetcallConsumer", Request], Awaitable[dict[str, Any] | None
 class NetcallConsumer(AsyncWebsocketConsumer):
     token: JoinToken | None = None
     member: Member | None = None
+    touched_at = float("-inf")  # when a ping last wrote this member's liveness (time.monotonic())
 
     async def connect(self) -> None:
         self.bucket = TokenBucket(settings.NETCALL_MAX_MESSAGES_PER_SECOND)
@@ -112,12 +113,25 @@ class NetcallConsumer(AsyncWebsocketConsumer):
         member = self._joined()
         target = request.name_field("to")
         data = request.field("data", dict)
-        channel_name, _ = await database_sync_to_async(rooms.member_channel)(room_id=member.room_id, account=target)
+        to_session = request.field("toSession", str, required=False)
+        channel_name, session = await database_sync_to_async(rooms.member_channel)(
+            room_id=member.room_id, account=target
+        )
+        if to_session is not None and to_session != session:
+            # Meant for a connection of `target` that has since been replaced (a re-join): drop it, or the new
+            # connection would get an answer to an offer it never made.
+            raise ProtocolError("stale_session", f"{target!r} has re-joined since; this signal is outdated", request.id)
         await self.channel_layer.send(
             channel_name,
             {
                 "type": "member.signal",
-                "frame": {"type": "signal", "from": member.account, "fromSession": member.session, "data": data},
+                "frame": {
+                    "type": "signal",
+                    "from": member.account,
+                    "fromSession": member.session,
+                    "toSession": session,
+                    "data": data,
+                },
             },
         )
         return {}
@@ -155,7 +169,12 @@ class NetcallConsumer(AsyncWebsocketConsumer):
         return {}
 
     async def _ping(self, request: Request) -> dict[str, Any]:
-        if self.member is not None:
+        # Liveness is written at most every third of the timeout (the SDK pings every 10 s: every other
+        # ping), which still keeps a live member's row well inside the timeout: most of an idle member's
+        # cost is this write (docs/performance.md, "Signalling").
+        now = time.monotonic()
+        if self.member is not None and now - self.touched_at >= settings.NETCALL_MEMBER_TIMEOUT / 3:
+            self.touched_at = now
             expired, ended = await database_sync_to_async(rooms.member_touch)(
                 session=self.member.session, timeout=settings.NETCALL_MEMBER_TIMEOUT
             )

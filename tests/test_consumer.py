@@ -53,6 +53,22 @@ async def test_signal_is_relayed_to_the_addressed_member_only() -> None:
         await client.close()
 
 
+async def test_signal_for_a_replaced_session_is_not_relayed() -> None:
+    room = channel_name()
+    alice = await joined("alice", room)
+    bob_first = await Client.connect()
+    old_session = (await bob_first.join("bob", room))["self"]["session"]
+    bob_second = await Client.connect()
+    new_session = (await bob_second.join("bob", room))["self"]["session"]
+    reply = await alice.request("signal", to="bob", toSession=old_session, data={"description": {"type": "answer"}})
+    assert reply["code"] == "stale_session"
+    assert (await alice.request("signal", to="bob", toSession=new_session, data={"candidate": None}))["type"] == "ack"
+    relayed = await bob_second.expect("signal")
+    assert (relayed["toSession"], relayed["data"]) == (new_session, {"candidate": None})
+    for client in (alice, bob_first, bob_second):
+        await client.close()
+
+
 async def test_two_rooms_never_see_each_other() -> None:
     room_a, room_b = channel_name(), channel_name()
     a1 = await joined("alice", room_a)

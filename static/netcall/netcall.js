@@ -468,7 +468,7 @@ export class Netcall {
       selfAccount: this.#account,
       iceServers: this.#iceServers ?? data.iceServers ?? [],
       callbacks: {
-        sendSignal: (to, signalData) => this.#request('signal', { to, data: signalData }),
+        sendSignal: (to, toSession, signalData) => this.#request('signal', { to, toSession, data: signalData }),
         localTrack: (kind) => this.#devices.track(kind),
         onTrack: (account, track, stream) => this.#emit(NetcallEvent.REMOTE_TRACK, { account, track, stream }),
         onState: (account, state) => this.#emit(NetcallEvent.PEER_STATE, { account, state }),
@@ -556,6 +556,8 @@ export class Netcall {
         return;
       }
       case 'signal':
+        // Addressed to an earlier session of ours (we re-joined while it was in flight): not for this connection.
+        if (frame.toSession && frame.toSession !== this.#self?.session) return;
         peers.handleSignal(frame.from, frame.fromSession, frame.data);
         return;
       case 'live.state':

@@ -18,7 +18,8 @@ const MAX_ICE_RESTARTS = 2;
 
 /**
  * @typedef {object} PeerCallbacks
- * @property {(account: string, data: object) => Promise<unknown>} sendSignal relay `data` to `account`
+ * @property {(account: string, session: string, data: object) => Promise<unknown>} sendSignal relay `data` to
+ *   `account`, only while `session` is still its current session
  * @property {(kind: 'audio'|'video') => MediaStreamTrack | null} localTrack the local track of that kind
  * @property {(account: string, track: MediaStreamTrack, stream: MediaStream) => void} onTrack
  * @property {(account: string, state: RTCPeerConnectionState) => void} onState
@@ -228,7 +229,7 @@ class Peer {
   /** @param {object} data */
   #send(data) {
     if (this.#closed) return;
-    this.#cb.sendSignal(this.account, data).catch((err) => {
+    this.#cb.sendSignal(this.account, this.session, data).catch((err) => {
       if (!this.#closed) console.debug(`netcall: signal to ${this.account} not delivered`, err);
     });
   }

@@ -5,36 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 
-from .server import free_port
+from .proxy import LoopbackProxy
 
 MARKER = b"PATCH /api/uploads/"
 
 
-class CuttingProxy:
+class CuttingProxy(LoopbackProxy):
     def __init__(self, backend_port: int) -> None:
         self.backend_port = backend_port
-        self.port = free_port()
         self.cuts_left = 0  # how many more PATCH connections to drop (a large number: the network is down)
         self.cut_after: int | None = None  # drop a PATCH connection after this many bytes of it
         self.cuts = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"cutproxy:{self.port}", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("proxy did not start")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port))
-        self._ready.set()
-        self._loop.run_forever()
+        super().__init__()
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
@@ -78,25 +61,3 @@ class CuttingProxy:
                 await writer.drain()
         except (ConnectionError, OSError):
             pass
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-
-    def close(self) -> None:
-        async def stop() -> None:
-            self._server.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            self._loop.stop()
-
-        asyncio.run_coroutine_threadsafe(stop(), self._loop)
-        self._thread.join(10)
-        self._loop.close()

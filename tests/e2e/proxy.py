@@ -1,5 +1,9 @@
-"""A tiny TCP load balancer for scale-out tests: forwards each new connection to the first backend that
-accepts it, in the proxy's order of preference, like a proxy with health checks."""
+"""TCP proxies on loopback for the end-to-end tests, each running its own event loop in a thread.
+
+- `FailoverProxy`: a tiny load balancer; each new connection goes to the first backend that accepts it,
+  in the proxy's order of preference, like a proxy with health checks (scale-out tests).
+- `tests.e2e.cutproxy.CuttingProxy`: drops uploads mid-body (network-cut tests).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,14 @@ from collections.abc import Sequence
 from .server import free_port
 
 
-class FailoverProxy:
-    def __init__(self, backend_ports: Sequence[int]) -> None:
-        self.backend_ports = list(backend_ports)
+class LoopbackProxy:
+    """The shared machinery: a listening socket on a free port, served from a background thread."""
+
+    def __init__(self) -> None:
         self.port = free_port()
-        self.connections: dict[int, int] = {port: 0 for port in self.backend_ports}
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"proxy:{self.port}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{type(self).__name__}:{self.port}", daemon=True)
         self._thread.start()
         if not self._ready.wait(10):
             raise RuntimeError("proxy did not start")
@@ -34,15 +38,7 @@ class FailoverProxy:
         self._loop.run_forever()
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        for port in self.backend_ports:
-            try:
-                backend_reader, backend_writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                continue  # that backend is down: try the next one
-            self.connections[port] += 1
-            await asyncio.gather(self._pipe(client_reader, backend_writer), self._pipe(backend_reader, client_writer))
-            return
-        client_writer.close()
+        raise NotImplementedError
 
     @staticmethod
     async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -57,9 +53,31 @@ class FailoverProxy:
                 writer.close()
 
     def close(self) -> None:
-        def stop() -> None:
+        async def stop() -> None:
             self._server.close()
-            self._loop.stop()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-        self._loop.call_soon_threadsafe(stop)
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+class FailoverProxy(LoopbackProxy):
+    def __init__(self, backend_ports: Sequence[int]) -> None:
+        self.backend_ports = list(backend_ports)
+        self.connections: dict[int, int] = {port: 0 for port in self.backend_ports}
+        super().__init__()
+
+    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        for port in self.backend_ports:
+            try:
+                backend_reader, backend_writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                continue  # that backend is down: try the next one
+            self.connections[port] += 1
+            await asyncio.gather(self._pipe(client_reader, backend_writer), self._pipe(backend_reader, client_writer))
+            return
+        client_writer.close()
