@@ -7,7 +7,7 @@
    server CPU seconds per minute and resident memory; baseline: a bare ASGI WebSocket app under Daphne
    holding the same connections with the same pings.
 
-Run: `.venv/bin/python -m bench.signalling [--quick]`; prints a Markdown table.
+Run: `.venv/bin/python -m bench.signalling [--quick] [--database-url postgres://...]`; prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ django.setup()
 from recording.tokens import token_mint  # noqa: E402
 
 ORIGIN = "http://127.0.0.1"
+LOST_AFTER = 5.0  # seconds without the echo: the round trip counts as lost
 _ids = itertools.count(1)
 
 
@@ -51,10 +52,11 @@ class Member:
     async def request(self, type_: str, **fields: object) -> dict[str, object]:
         request_id = next(_ids)
         await self.ws.send(json.dumps({"type": type_, "id": request_id, **fields}))
-        while True:
-            frame = json.loads(await self.ws.recv())
-            if frame.get("id") == request_id:
-                return frame  # type: ignore[no-any-return]
+        async with asyncio.timeout(60):  # fail loudly rather than hang
+            while True:
+                frame = json.loads(await self.ws.recv())
+                if frame.get("id") == request_id:
+                    return frame  # type: ignore[no-any-return]
 
 
 async def join(url: str, account: str, channel: str) -> Member:
@@ -98,14 +100,25 @@ async def relayed_round_trips(base: str, room_size: int, samples: int) -> list[f
 
     tasks = [asyncio.create_task(echo_back()), asyncio.create_task(broadcast()), asyncio.create_task(drain(loud))]
     times: list[float] = []
+    lost = 0
     for seq in range(samples):
         started = time.perf_counter()
         await a.ws.send(json.dumps({"type": "signal", "to": "m1", "data": {"seq": seq}}))
-        while True:
-            frame = json.loads(await a.ws.recv())
-            if frame.get("type") == "signal" and frame["data"].get("seq") == seq:
-                break
+        try:
+            async with asyncio.timeout(LOST_AFTER):
+                while True:
+                    frame = json.loads(await a.ws.recv())
+                    if frame.get("type") == "signal" and frame["data"].get("seq") == seq:
+                        break
+        except TimeoutError:
+            lost += 1  # never came back: counted, not waited for forever
+            continue
         times.append((time.perf_counter() - started) * 1000)
+    if lost:
+        print(
+            f"room of {room_size}: {lost} of {samples} round trips lost (no echo within {LOST_AFTER} s)",
+            file=sys.stderr,
+        )
     for task in [*tasks, *drains]:
         task.cancel()
     for member in members:
@@ -170,16 +183,26 @@ async def hold_idle(url: str, count: int, *, netcall: bool, seconds: float, pid:
     return cpu * 60 / seconds, rss
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, database_url: str | None) -> None:
     samples = 100 if quick else 500
     idle_counts = [200] if quick else [1000, 5000]
     idle_seconds = 10 if quick else 30
     rows: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_daphne(Path(tmp) / "netcall", {"NETCALL_ROOM_CAPACITY": "64", "NETCALL_LOG_LEVEL": "WARNING"})
+        server = start_daphne(
+            Path(tmp) / "netcall",
+            {
+                "NETCALL_ROOM_CAPACITY": "64",
+                "NETCALL_LOG_LEVEL": "WARNING",
+                # A and B send a frame per round trip, ~400/s: above the default limit of 200/s per connection
+                "NETCALL_MAX_MESSAGES_PER_SECOND": "5000",
+                **({"DATABASE_URL": database_url} if database_url else {}),
+            },
+        )
         try:
             async with echo_server() as echo_port:
                 for size in (5, 50):
+                    print(f"round trips, room of {size} ...", file=sys.stderr, flush=True)
                     ours = await relayed_round_trips(server.url, size, samples)
                     base = await echo_round_trips(echo_port, samples)
                     for q, name in ((0.5, "p50"), (0.99, "p99")):
@@ -189,6 +212,7 @@ async def main(quick: bool) -> None:
                             f"{theirs:.2f} ms (websockets echo) | {mine / theirs:.1f}x |"
                         )
             for count in idle_counts:
+                print(f"idle, {count} members ...", file=sys.stderr, flush=True)
                 cpu, rss = await hold_idle(
                     server.url.replace("http", "ws") + "/ws/netcall/",
                     count,
@@ -239,4 +263,8 @@ def start_daphne_bare(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sample sizes, for a smoke run")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument(
+        "--database-url", help="run the server on this (empty, migrated here) database instead of a fresh SQLite file"
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.quick, args.database_url))

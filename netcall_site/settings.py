@@ -80,8 +80,13 @@ if _redis_url:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # The prefix lets several deployments (or test runs) share one Redis.
-            "CONFIG": {"hosts": [_redis_url], "prefix": env_str("NETCALL_REDIS_PREFIX", "netcall")},
+            # The prefix lets several deployments (or test runs) share one Redis. The socket timeout must
+            # outlast channels_redis's 5 s blocking receive (BZPOPMIN): redis-py 8 defaults it to 5 s, and
+            # a receive that times out at the same moment as the server answers kills the consumer.
+            "CONFIG": {
+                "hosts": [{"address": _redis_url, "socket_timeout": 30, "socket_connect_timeout": 5}],
+                "prefix": env_str("NETCALL_REDIS_PREFIX", "netcall"),
+            },
         }
     }
 else:

@@ -43,3 +43,30 @@ def netcall_embed_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         for origin in settings.NETCALL_EMBED_ORIGINS
         if (problem := origin_problem(origin))
     ]
+
+
+@register()
+def netcall_scale_check(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    """Settings of a deployment of several processes (docs: README, "Deployment past one machine")."""
+    problems: list[Error | Warning] = []
+    in_memory_layer = settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+    if in_memory_layer and not settings.NETCALL_RECORDER_IN_PROCESS:
+        problems.append(
+            Error(
+                "NETCALL_RECORDER_IN_PROCESS is off but the channel layer is in-memory: no recorder worker "
+                "in another process can receive a live session, so none would be recorded.",
+                hint="Set REDIS_URL on every process, or NETCALL_RECORDER_IN_PROCESS=1.",
+                id="netcall.E010",
+            )
+        )
+    sqlite = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    if not in_memory_layer and sqlite:
+        problems.append(
+            Warning(
+                "REDIS_URL is set (several processes) but the database is SQLite: processes on other machines "
+                "cannot share it, and on one machine every write waits for the file lock.",
+                hint="Set DATABASE_URL=postgres://... on every process.",
+                id="netcall.W010",
+            )
+        )
+    return problems

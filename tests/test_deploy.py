@@ -5,11 +5,27 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_documented_deployment_passes_check_deploy() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NETCALL_", "DJANGO_"))}
+# README, "Deployment past one machine": what every process of a multi-process deployment gets.
+SCALE_OUT_ENV = {
+    "DATABASE_URL": "postgres://netcall@db.internal:5432/netcall",
+    "REDIS_URL": "redis://redis.internal:6379/0",
+    "NETCALL_RECORDER_IN_PROCESS": "0",
+    "NETCALL_JOBS_IN_PROCESS": "0",
+    "NETCALL_SERVE_STATIC": "0",
+    "NETCALL_PUBLIC_URL": "https://call.example.org",
+    "CSRF_TRUSTED_ORIGINS": "https://call.example.org",
+}
+
+
+@pytest.mark.parametrize("extra", [{}, SCALE_OUT_ENV], ids=["one-process", "scale-out"])
+def test_documented_deployment_passes_check_deploy(extra: dict[str, str]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NETCALL_", "DJANGO_", "DATABASE_", "REDIS_"))}
+    env.update(extra)
     env.update(
         {
             "DEBUG": "0",
@@ -41,3 +57,13 @@ def test_missing_secret_is_reported_not_crashed() -> None:
     )
     assert result.returncode != 0
     assert "NETCALL_SECRET_KEY" in result.stderr + result.stdout
+
+
+def test_recorder_workers_elsewhere_need_a_shared_channel_layer() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NETCALL_", "DJANGO_", "DATABASE_", "REDIS_"))}
+    env.update({"DEBUG": "1", "NETCALL_RECORDER_IN_PROCESS": "0"})
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert "netcall.E010" in result.stderr + result.stdout

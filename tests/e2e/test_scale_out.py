@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,43 +11,34 @@ import pytest
 from .browser import ParticipantPage
 from .media import ALICE, BOB, CAROL
 from .proxy import FailoverProxy
-from .server import DaphneServer, postgres_database, start_daphne
+from .scale import shared_backends_env
+from .server import DaphneServer, start_daphne
 
 pytestmark = pytest.mark.e2e
 
-POSTGRES_URL = os.environ.get("NETCALL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("NETCALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def _reachable(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+NOTICES_JS = """
+() => {
+  window.__notices = [];
+  window.netcall.on('recordStateChange', (e) => window.__notices.push(e));
+}
+"""
+NOTICE_SEEN_JS = """
+([target, state]) => window.__notices.some((e) => e.recorder === 'alice' && e.target === target && e.state === state)
+"""
 
 
 @pytest.fixture
 def shared_backends(tmp_path: Path) -> Iterator[tuple[DaphneServer, DaphneServer]]:
     """Two Daphne processes on one fresh PostgreSQL database and one Redis channel layer."""
-    if not (_reachable(5432) and _reachable(6379)):
-        message = "scale-out tests need PostgreSQL on 5432 and Redis on 6379"
-        if os.environ.get("CI"):
-            pytest.fail(message + " (CI machines run both)")
-        pytest.skip(message)
-    database_url, drop_database = postgres_database(POSTGRES_URL)
-    env = {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_URL,
-        "NETCALL_REDIS_PREFIX": f"netcall-e2e-{uuid.uuid4().hex[:8]}",
-    }
-    servers: list[DaphneServer] = []
-    try:
-        servers.append(start_daphne(tmp_path / "a", env))
-        servers.append(start_daphne(tmp_path / "b", env))
-        yield servers[0], servers[1]
-    finally:
-        for server in servers:
-            server.stop()
-        drop_database()
+    with shared_backends_env() as env:
+        servers: list[DaphneServer] = []
+        try:
+            servers.append(start_daphne(tmp_path / "a", env))
+            servers.append(start_daphne(tmp_path / "b", env))
+            yield servers[0], servers[1]
+        finally:
+            for server in servers:
+                server.stop()
 
 
 def test_two_processes_hold_one_call_and_survive_losing_one(
@@ -83,6 +72,16 @@ def test_two_processes_hold_one_call_and_survive_losing_one(
             "() => window.netcall.getMember('alice')?.media.audio === false", timeout=30_000
         )
         pages[ALICE.account].page.evaluate("() => window.netcall.setMute({audio: false})")
+
+        # Recording notices too: alice (on A) records bob (on B); bob and carol (on A) are told of start and stop.
+        for page in pages.values():
+            page.page.evaluate(NOTICES_JS)
+        pages[ALICE.account].page.evaluate("() => window.netcall.startRecordMp4({account: 'bob', save: 'none'})")
+        for account in (BOB.account, CAROL.account):
+            pages[account].page.wait_for_function(NOTICE_SEEN_JS, arg=["bob", "started"], timeout=30_000)
+        pages[ALICE.account].page.evaluate("() => window.netcall.stopRecordMp4('bob').then((r) => r.size)")
+        for account in (BOB.account, CAROL.account):
+            pages[account].page.wait_for_function(NOTICE_SEEN_JS, arg=["bob", "stopped"], timeout=30_000)
 
         marks = {account: page.event_count() for account, page in pages.items()}
         a.process.kill()  # process A dies: alice and carol lose their connections
