@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .server import REPO_ROOT, postgres_database
+from .server import REPO_ROOT, postgres_database, stop_process
 
 POSTGRES_URL = os.environ.get("NETCALL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("NETCALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -72,13 +72,7 @@ class ManagedProcess:
         assert code is None, f"manage.py {' '.join(self.args)} exited with {code}:\n{self.log_text()[-5000:]}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 def start_manage(args: Sequence[str], *, env: Mapping[str, str], log_path: Path) -> ManagedProcess:
