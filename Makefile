@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test test-postgres lint typecheck pytest chromium clean
+.PHONY: run test test-postgres bench lint typecheck pytest chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,15 @@ pytest: $(VENV)/.dev-installed chromium
 ## test-postgres: the test suite against PostgreSQL (DATABASE_URL, default the local server)
 test-postgres: $(VENV)/.dev-installed chromium
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/netcall} $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## bench: every benchmark beside its baseline (long: tens of minutes); figures go to docs/performance.md by hand
+bench: $(VENV)/.dev-installed chromium
+	@command -v ffmpeg >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq ffmpeg >/dev/null; } || { echo "bench/live_recording.py needs ffmpeg for its baseline"; exit 1; }
+	$(BIN)/python -m bench.signalling
+	$(BIN)/python -m bench.upload
+	$(BIN)/python -m bench.live_recording --seconds 60
+	$(BIN)/python -m bench.member_recording
+	$(BIN)/python -m bench.recording_memory
 
 chromium:
 	@scripts/ensure-chromium.sh $(BIN)/python
