@@ -3,11 +3,10 @@ backend API (API key). Access rules live in recording/library.py."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import AsyncIterator
-from typing import IO, Any
+from typing import IO
 from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
@@ -28,7 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from recording import library, storage
-from recording.api_errors import api_error
+from recording.api_errors import api_error, api_json_object, api_unauthorized
 from recording.apikeys import request_has_api_key
 from recording.models import Recording
 from recording.names import is_valid_name
@@ -279,7 +278,7 @@ def api_recordings(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
         return api_error(405, "method_not_allowed", "use GET")
     if not request_has_api_key(request):
-        return api_error(401, "unauthorized", "a valid 'Authorization: Bearer <NETCALL_API_KEY>' header is required")
+        return api_unauthorized()
     queryset = Recording.objects.all().order_by("-created_at")
     for key in ("channel", "account", "kind", "status", "recorder"):
         value = request.GET.get(key)
@@ -305,7 +304,7 @@ def api_recordings(request: HttpRequest) -> HttpResponse:
 def api_recording(request: HttpRequest, recording_id: str) -> HttpResponse:
     """GET metadata (with signed links), DELETE the recording and its files."""
     if not request_has_api_key(request):
-        return api_error(401, "unauthorized", "a valid 'Authorization: Bearer <NETCALL_API_KEY>' header is required")
+        return api_unauthorized()
     recording = _api_recording(recording_id)
     if recording is None:
         return api_error(404, "not_found", "no such recording")
@@ -323,16 +322,13 @@ def api_recording_links(request: HttpRequest, recording_id: str) -> HttpResponse
     if request.method != "POST":
         return api_error(405, "method_not_allowed", "use POST")
     if not request_has_api_key(request):
-        return api_error(401, "unauthorized", "a valid 'Authorization: Bearer <NETCALL_API_KEY>' header is required")
+        return api_unauthorized()
     recording = _api_recording(recording_id)
     if recording is None:
         return api_error(404, "not_found", "no such recording")
-    try:
-        body: Any = json.loads(request.body or b"{}")
-    except ValueError:
-        return api_error(400, "bad_request", "the body must be JSON")
-    if not isinstance(body, dict):
-        return api_error(400, "bad_request", "the body must be a JSON object")
+    body = api_json_object(request.body)
+    if isinstance(body, JsonResponse):
+        return body
     role = body.get("role", "original")
     ttl = body.get("ttl", settings.NETCALL_DOWNLOAD_URL_TTL)
     if role not in storage.ROLES:
@@ -351,7 +347,7 @@ def api_recording_transcode(request: HttpRequest, recording_id: str) -> HttpResp
     if request.method != "POST":
         return api_error(405, "method_not_allowed", "use POST")
     if not request_has_api_key(request):
-        return api_error(401, "unauthorized", "a valid 'Authorization: Bearer <NETCALL_API_KEY>' header is required")
+        return api_unauthorized()
     recording = _api_recording(recording_id)
     if recording is None:
         return api_error(404, "not_found", "no such recording")

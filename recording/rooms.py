@@ -6,11 +6,13 @@ consumer calls them through `database_sync_to_async`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
     from recording.live import LiveJoin, LiveRequest
 
 logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class RoomError(Exception):
@@ -79,38 +84,26 @@ def _remove_member(member: Member) -> list[RecordNotice]:
     return notices
 
 
-def room_join(
-    *,
-    channel: str,
-    account: str,
-    channel_name: str,
-    audio: bool,
-    video: bool,
-    capacity: int,
-    timeout: int,
-    live: LiveRequest | None = None,
-) -> JoinResult:
-    for attempt in range(3):
-        try:
-            return _room_join_once(
-                channel=channel,
-                account=account,
-                channel_name=channel_name,
-                audio=audio,
-                video=video,
-                capacity=capacity,
-                timeout=timeout,
-                live=live,
-            )
-        except IntegrityError:
-            # Two processes created the same room or member at once; the retry sees the winner's row.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+def _retry_on_race(function: Callable[P, R]) -> Callable[P, R]:
+    """Run again (at most three times in all) when two processes created the same row at once: each attempt
+    is its own transaction, so the retry sees the winner's row."""
+
+    @functools.wraps(function)
+    def retrying(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(3):
+            try:
+                return function(*args, **kwargs)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    return retrying
 
 
+@_retry_on_race
 @transaction.atomic
-def _room_join_once(
+def room_join(
     *,
     channel: str,
     account: str,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -13,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from recording.api_errors import api_error
+from recording.api_errors import api_error, api_json_object, api_unauthorized
 from recording.apikeys import request_has_api_key
 from recording.names import is_valid_account, is_valid_name
 from recording.tokens import GRANTS, TokenError, token_mint, token_verify
@@ -76,13 +74,10 @@ def api_tokens(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
         return api_error(405, "method_not_allowed", "use POST")
     if not request_has_api_key(request):
-        return api_error(401, "unauthorized", "a valid 'Authorization: Bearer <NETCALL_API_KEY>' header is required")
-    try:
-        body: Any = json.loads(request.body or b"{}")
-    except ValueError:
-        return api_error(400, "bad_request", "the body must be JSON")
-    if not isinstance(body, dict):
-        return api_error(400, "bad_request", "the body must be a JSON object")
+        return api_unauthorized()
+    body = api_json_object(request.body)
+    if isinstance(body, JsonResponse):
+        return body
     account, channel = body.get("account"), body.get("channel")
     ttl = body.get("ttl", settings.NETCALL_TOKEN_TTL)
     grants = body.get("grants", list(GRANTS))
