@@ -31,6 +31,7 @@ test: lint typecheck pytest
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.dev-installed
 	DEBUG=1 $(BIN)/mypy .

@@ -20,9 +20,9 @@ from pathlib import Path
 import psutil
 from playwright.sync_api import sync_playwright
 
-from tests.e2e import recording_helpers as rec
-from tests.e2e.media import ALICE, MediaFiles, media_files_for
-from tests.e2e.server import start_daphne
+from tests.support import recording_helpers as rec
+from tests.support.media import ALICE, MediaFiles, media_files_for
+from tests.support.server import start_daphne
 
 
 def memory_by_type() -> dict[str, float]:

@@ -31,7 +31,7 @@ from websockets.asyncio.client import ClientConnection, connect
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.server import TEST_SECRET_KEY, free_port, start_daphne  # noqa: E402
+from tests.support.server import TEST_SECRET_KEY, free_port, start_daphne  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "netcall_site.settings")
 os.environ.setdefault("NETCALL_SECRET_KEY", TEST_SECRET_KEY)

@@ -37,7 +37,7 @@ from tusclient import client as tus_client
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.server import start_daphne  # noqa: E402
+from tests.support.server import start_daphne  # noqa: E402
 
 MIB = 1024 * 1024
 

@@ -14,9 +14,9 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
-from recording.jobs import start_in_process_worker  # noqa: E402
-from recording.live import RECORDER_CHANNEL  # noqa: E402
-from recording.recorder_worker import RecorderConsumer  # noqa: E402
+from recording.jobs.queue import start_in_process_worker  # noqa: E402
+from recording.live.services import RECORDER_CHANNEL  # noqa: E402
+from recording.live.worker import RecorderConsumer  # noqa: E402
 from recording.routing import websocket_urlpatterns  # noqa: E402
 
 if settings.SECRET_KEY == settings.MISSING_SECRET_KEY:

@@ -39,7 +39,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # framing headers: embed page for NETCALL_EMBED_ORIGINS, frame-ancestors 'none' elsewhere (before XFO)
-    "recording.security_headers.SecurityHeadersMiddleware",
+    "recording.web.security_headers.SecurityHeadersMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

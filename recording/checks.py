@@ -32,7 +32,7 @@ def netcall_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Error
 @register()
 def netcall_embed_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     """NETCALL_EMBED_ORIGINS must hold exact origins: they go into a CSP header and postMessage checks."""
-    from recording.security_headers import origin_problem
+    from recording.web.security_headers import origin_problem
 
     return [
         Error(

@@ -1,5 +1,5 @@
 from django.urls import path
 
-from recording.consumers import NetcallConsumer
+from recording.signalling.consumers import NetcallConsumer
 
 websocket_urlpatterns = [path("ws/netcall/", NetcallConsumer.as_asgi())]

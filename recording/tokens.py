@@ -9,19 +9,17 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core import signing
 
+from recording.errors import NetcallError
 from recording.names import is_valid_account, is_valid_name
 
 TOKEN_SALT = "netcall.token"
 GRANTS = ("publish", "record", "upload")
 
 
-class TokenError(Exception):
-    """A token that cannot be used; `code` is the protocol's stable error code."""
+class TokenError(NetcallError):
+    """A token that cannot be used (missing, forged, expired, wrong channel or grant)."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    status = 401
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from netcall_site.asgi import application
 from recording.models import Member
 from recording.tokens import TOKEN_SALT, token_mint
-from tests.signalling import Client, joined
+from tests.support.signalling import Client, joined
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import Client
 
-from recording.security_headers import embed_content_security_policy, origin_problem
+from recording.web.security_headers import embed_content_security_policy, origin_problem
 
 pytestmark = pytest.mark.django_db
 

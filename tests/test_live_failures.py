@@ -20,14 +20,12 @@ from channels.db import database_sync_to_async
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from recording.jobs import jobs_run_pending
-from recording.live import RECORDER_ACCOUNT
-from recording.live_jobs import live_recover
-from recording.live_models import LiveSession
+from recording.jobs.queue import jobs_run_pending
+from recording.live.jobs import live_recover
+from recording.live.services import RECORDER_ACCOUNT
 from recording.models import Member, Recording, Room
-from tests.live.media import colour_share, decode, has_tone
-from tests.shared_db import database_env
-from tests.test_live_recording import (
+from recording.models.live import LiveSession
+from tests.support.live.broadcast import (
     BLUE,
     COHOST_HZ,
     HOST_HZ,
@@ -36,10 +34,11 @@ from tests.test_live_recording import (
     end_broadcast,
     files_of,
     free_port,
-    live_dirs,  # noqa: F401 (fixture)
     room_name,
     start_broadcast,
 )
+from tests.support.live.media import colour_share, decode, has_tone
+from tests.support.shared_db import database_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio, pytest.mark.timeout(180)]
 
@@ -70,7 +69,7 @@ def black_hole() -> Iterator[str]:
 
 @pytest.mark.parametrize("target", ["refused", "stalled"])
 async def test_a_failing_rtmp_target_leaves_the_recording_intact(
-    live_dirs: Path,  # noqa: F811
+    live_dirs: Path,
     black_hole: str,
     target: str,
     settings: Any,
@@ -91,7 +90,7 @@ async def test_a_failing_rtmp_target_leaves_the_recording_intact(
     assert len(files) == 5
     length = (session.ended_at - session.started_at).total_seconds()  # type: ignore[operator]
     composite = files[("composite", "")].recording
-    assert composite.status == Recording.STATUS_READY
+    assert composite.status == Recording.Status.READY
     decoded = decode(Path(django_settings.MEDIA_ROOT) / composite.file.name)
     assert decoded.video_duration is not None and abs(decoded.video_duration - length) <= 0.1 * length
     image = decoded.video_frames[len(decoded.video_frames) // 2]
@@ -107,7 +106,7 @@ def _live_session_for_crash(room_name: str) -> LiveSession:
         account=RECORDER_ACCOUNT,
         session="crashrecorder0000000000a",
         channel_name="netcall-recorder.x",
-        role=Member.ROLE_RECORDER,
+        role=Member.Role.RECORDER,
         joined_at=now,
         last_seen=now,
     )
@@ -117,7 +116,7 @@ def _live_session_for_crash(room_name: str) -> LiveSession:
         host="alice",
         rtmp_url="",
         record=True,
-        status=LiveSession.STATUS_LIVE,
+        status=LiveSession.Status.LIVE,
         worker_channel=recorder.channel_name,
         recorder_session=recorder.session,
         heartbeat_at=now,
@@ -125,7 +124,7 @@ def _live_session_for_crash(room_name: str) -> LiveSession:
     )
 
 
-async def test_a_killed_recorder_leaves_files_that_decode(live_dirs: Path, settings: Any) -> None:  # noqa: F811
+async def test_a_killed_recorder_leaves_files_that_decode(live_dirs: Path, settings: Any) -> None:
     session = await database_sync_to_async(_live_session_for_crash)(room_name())
     env = {
         **os.environ,
@@ -137,7 +136,7 @@ async def test_a_killed_recorder_leaves_files_that_decode(live_dirs: Path, setti
         "NETCALL_JOBS_IN_PROCESS": "0",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.live.crash_recorder", str(session.pk)],
+        [sys.executable, "-m", "tests.support.live.crash_recorder", str(session.pk)],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -157,12 +156,12 @@ async def test_a_killed_recorder_leaves_files_that_decode(live_dirs: Path, setti
     await database_sync_to_async(live_recover)()
     await database_sync_to_async(jobs_run_pending)()
     session = await LiveSession.objects.aget(pk=session.pk)
-    assert (session.status, session.end_reason) == (LiveSession.STATUS_ENDED, "recorder_lost")
+    assert (session.status, session.end_reason) == (LiveSession.Status.ENDED, "recorder_lost")
     files = await database_sync_to_async(files_of)(session)
     assert set(files) == {("composite", ""), ("video", "alice"), ("audio", "alice")}
     for (track, _account), live_file in files.items():
         recording = live_file.recording
-        assert recording.status == Recording.STATUS_PARTIAL, (track, recording.failure_reason)
+        assert recording.status == Recording.Status.PARTIAL, (track, recording.failure_reason)
         decoded = decode(Path(django_settings.MEDIA_ROOT) / recording.file.name)
         duration = decoded.audio_duration if track == "audio" else decoded.video_duration
         # fragments are cut every keyframe (2 s) for video and every second for audio: at most that is lost

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from recording.live import RECORDER_ACCOUNT
-from recording.live_models import LiveSession
+from recording.live.services import RECORDER_ACCOUNT
+from recording.models.live import LiveSession
 from recording.tokens import token_mint
-from tests.live.client import LiveClient
+from tests.support.live.client import LiveClient
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

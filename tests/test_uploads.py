@@ -13,13 +13,14 @@ from asgiref.sync import async_to_sync
 from django.db import connections
 from django.test import Client
 
-from recording import library
-from recording.jobs import jobs_run_pending
+from recording.jobs.queue import jobs_run_pending
+from recording.library import services as library
+from recording.library.storage import recording_storage, staging_path
 from recording.models import Job, Recording, Upload
-from recording.storage import recording_storage, staging_path
 from recording.tokens import token_mint
-from recording.uploads import upload_append, upload_create, uploads_sweep
-from tests.mediafiles import write_test_media
+from recording.uploads.services import upload_append, upload_create
+from recording.uploads.upkeep import uploads_sweep
+from tests.support.mediafiles import write_test_media
 
 pytestmark = pytest.mark.django_db
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -112,13 +113,13 @@ def test_whole_upload_in_chunks_becomes_a_ready_recording(client: Client, webm: 
     assert offset == len(webm)
     assert response["Netcall-Recording-Sha256"] == hashlib.sha256(webm).hexdigest()
     recording = Recording.objects.get(pk=response["Netcall-Recording-Id"])
-    assert recording.status == Recording.STATUS_FINISHING
+    assert recording.status == Recording.Status.FINISHING
     assert (recording.account, recording.recorder, recording.channel) == ("alice", "alice", "room1")
     assert recording.client_filename == "me.webm"
     assert not staging_path(Upload.objects.get().id).exists()
     jobs_run_pending()
     recording.refresh_from_db()
-    assert recording.status == Recording.STATUS_READY
+    assert recording.status == Recording.Status.READY
     assert (recording.container, recording.video_codec, recording.audio_codec) == ("webm", "vp8", "opus")
     assert recording.duration == pytest.approx(2.0, abs=0.2)
     # the original is byte-identical; the server named it, not the client
@@ -133,7 +134,7 @@ def test_deferred_length_is_declared_in_the_last_patch(client: Client, webm: byt
     location = create(client, length=None, metadata=meta(kind="participant", filetype="video/webm"))
     head = client.head(location, headers={**TUS, **bearer()})
     assert head["Upload-Defer-Length"] == "1"
-    assert Recording.objects.get().status == Recording.STATUS_RECORDING
+    assert Recording.objects.get().status == Recording.Status.RECORDING
     assert patch(client, location, 0, webm[:1000]).status_code == 204
     response = patch(client, location, 1000, webm[1000:], **{"Upload-Length": str(len(webm))})
     assert response.status_code == 204
@@ -239,7 +240,7 @@ def test_text_disguised_as_webm_is_rejected_and_removed(client: Client) -> None:
     assert recording_storage().exists(name)
     jobs_run_pending()
     recording.refresh_from_db()
-    assert recording.status == Recording.STATUS_FAILED
+    assert recording.status == Recording.Status.FAILED
     assert "not an audio or video file" in recording.failure_reason
     assert not recording.file
     assert not recording_storage().exists(name)
@@ -250,7 +251,7 @@ def test_mp4_claimed_but_webm_sent_is_rejected(client: Client, webm: bytes) -> N
     patch(client, location, 0, webm)
     jobs_run_pending()
     recording = Recording.objects.get()
-    assert recording.status == Recording.STATUS_FAILED
+    assert recording.status == Recording.Status.FAILED
     assert "claimed to be video/mp4" in recording.failure_reason
 
 
@@ -274,7 +275,7 @@ def test_idle_upload_becomes_a_partial_recording_and_can_still_finish(client: Cl
     assert uploads_sweep()["partial"] == 1
     jobs_run_pending()
     recording = Recording.objects.get()
-    assert recording.status == Recording.STATUS_PARTIAL
+    assert recording.status == Recording.Status.PARTIAL
     assert recording.duration is not None and recording.duration >= 2.0
     assert recording.sha256 == hashlib.sha256(data[:cut]).hexdigest()
     # the client comes back: the same recording becomes whole
@@ -282,7 +283,7 @@ def test_idle_upload_becomes_a_partial_recording_and_can_still_finish(client: Cl
     assert response.status_code == 204
     jobs_run_pending()
     recording.refresh_from_db()
-    assert recording.status == Recording.STATUS_READY
+    assert recording.status == Recording.Status.READY
     assert recording.sha256 == hashlib.sha256(data).hexdigest()
     assert Recording.objects.count() == 1
 
@@ -362,10 +363,10 @@ def test_jobs_survive_a_crashed_worker(client: Client, webm: bytes) -> None:
     """A job left `running` by a dead worker is taken again once its lock expires."""
     location = create(client, length=len(webm), metadata=meta(filetype="video/webm"))
     patch(client, location, 0, webm)
-    Job.objects.update(state=Job.STATE_RUNNING, locked_until="2000-01-01T00:00:00Z", attempts=1)
+    Job.objects.update(state=Job.State.RUNNING, locked_until="2000-01-01T00:00:00Z", attempts=1)
     jobs_run_pending()
-    assert Recording.objects.get().status == Recording.STATUS_READY
-    assert Job.objects.get().state == Job.STATE_DONE
+    assert Recording.objects.get().status == Recording.Status.READY
+    assert Job.objects.get().state == Job.State.DONE
 
 
 def test_retention_deletes_old_recordings_and_logs_it(client: Client, webm: bytes, caplog) -> None:
@@ -379,7 +380,7 @@ def test_retention_deletes_old_recordings_and_logs_it(client: Client, webm: byte
     call_command("netcall_retention", "--days", "30")
     assert Recording.objects.count() == 1  # new: kept
     Recording.objects.update(created_at="2000-01-01T00:00:00Z")
-    with caplog.at_level("INFO", logger="recording.library"):
+    with caplog.at_level("INFO", logger="recording.library.services"):
         call_command("netcall_retention", "--days", "30")
     assert not Recording.objects.exists()
     assert not recording_storage().exists(name)

@@ -31,14 +31,17 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
-from recording import live, live_jobs, storage
-from recording.live_models import LiveFile
+from recording.library import storage
+from recording.live import jobs as live_jobs
+from recording.live import services as live
 from recording.media.composite import CompositeConfig
 from recording.media.mixer import new_resampler, to_mono_s16
 from recording.media.pipeline import LivePipeline, PipelineConfig
 from recording.media.rtmp import PushState
 from recording.models import Member
+from recording.models.live import LiveFile
 from recording.names import is_server_account, room_group_name
+from recording.signalling import protocol, rooms
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +230,7 @@ class LiveRecorder:
             return
         ordered = sorted(self.people.items(), key=lambda item: item[1].joined_at)
         host = self.host if self.host in self.people else None
-        cohosts = [a for a, p in ordered if p.role == Member.ROLE_COHOST]
+        cohosts = [a for a, p in ordered if p.role == Member.Role.COHOST]
         self.pipeline.set_layout(host, cohosts)
 
     # --- WebRTC -----------------------------------------------------------------------------------------
@@ -321,11 +324,11 @@ class LiveRecorder:
                 pipeline.audio_samples(account, to_mono_s16(resampler, frame), at)  # type: ignore[arg-type]
 
     async def _send_signal(self, account: str, data: dict[str, Any]) -> None:
-        target = await database_sync_to_async(live.live_member_channel)(room_id=self.room_id, account=account)
+        target = await database_sync_to_async(rooms.member_channel)(room_id=self.room_id, account=account)
         if target is None:
             return
-        frame = {"type": "signal", "from": live.RECORDER_ACCOUNT, "fromSession": self.recorder_session, "data": data}
-        await self.layer.send(target[0], {"type": "member.signal", "frame": frame})
+        frame = protocol.signal(sender=live.RECORDER_ACCOUNT, sender_session=self.recorder_session, data=data)
+        await self.layer.send(target[0], protocol.member_signal(frame))
 
     # --- files and push state ---------------------------------------------------------------------------
     def _spawn(self, awaitable: Any) -> None:
@@ -336,7 +339,7 @@ class LiveRecorder:
     def _open_file(self, track: str, account: str) -> Path:
         """Called by the pipeline (in this loop's thread) before it writes a file: register it first."""
         recording_id = str(uuid.uuid4())
-        extension = "m4a" if track == LiveFile.TRACK_AUDIO else "mp4"
+        extension, _ = LiveFile.track_container(track)
         name = storage.live_spool_name(self.session_id, recording_id, extension)
         started = timezone.now()
         register = database_sync_to_async(live.live_file_open)
@@ -361,21 +364,20 @@ class LiveRecorder:
             session_id=self.session_id, state=state.state, error=state.error
         )
         await self._tell_host(
-            {
-                "type": "live.state",
-                "session": self.session_id,
-                "state": state.state,
-                "attempt": state.attempt,
-                "retryIn": state.retry_in,
-                "error": state.error or None,
-                "recording": self.record,
-            }
+            protocol.live_state(
+                session=self.session_id,
+                state=state.state,
+                recording=self.record,
+                attempt=state.attempt,
+                retryIn=state.retry_in,
+                error=state.error or None,
+            )
         )
 
     async def _tell_host(self, frame: dict[str, Any]) -> None:
-        target = await database_sync_to_async(live.live_member_channel)(room_id=self.room_id, account=self.host)
+        target = await database_sync_to_async(rooms.member_channel)(room_id=self.room_id, account=self.host)
         if target is not None:
-            await self.layer.send(target[0], {"type": "room.event", "frame": frame, "exclude": None})
+            await self.layer.send(target[0], protocol.room_event(frame))
 
     # --- the end ----------------------------------------------------------------------------------------
     async def _finish(self, reason: str) -> None:
@@ -398,20 +400,11 @@ class LiveRecorder:
             session_id=self.session_id, reason=reason, ended_at=ended_at
         )
         if departure is not None:
-            frame = {
-                "type": "member.left",
-                "account": departure.member.account,
-                "session": departure.member.session,
-                "reason": "left",
-            }
-            await self.layer.group_send(self.group, {"type": "room.event", "frame": frame, "exclude": None})
+            frame = protocol.member_left(
+                account=departure.member.account, session=departure.member.session, reason="left"
+            )
+            await self.layer.group_send(self.group, protocol.room_event(frame))
         await self._tell_host(
-            {
-                "type": "live.state",
-                "session": self.session_id,
-                "state": "ended",
-                "reason": reason,
-                "recording": self.record,
-            }
+            protocol.live_state(session=self.session_id, state="ended", recording=self.record, reason=reason)
         )
         await database_sync_to_async(live_jobs.live_finish_enqueue)(session_id=self.session_id, partial=False)

@@ -141,10 +141,6 @@ class LivePipeline:
                     self._files[key] = file
         return file
 
-    @property
-    def push_state(self) -> PushState | None:
-        return self._pusher.state if self._pusher is not None else None
-
     def stop(self) -> None:
         """Finish everything: the composite, the push (flushed, then closed) and every member file."""
         with self._lock:

@@ -23,15 +23,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
-from .browser import ParticipantPage, launch_chromium, open_participant_page
-from .media import MediaFiles, Participant, media_files_for
-from .server import DaphneServer, start_daphne
+from tests.support.browser import ParticipantPage, launch_chromium, open_participant_page
+from tests.support.media import MediaFiles, Participant, media_files_for
+from tests.support.server import DaphneServer, ServerFactory, start_daphne
 
 E2E_DIR = Path(__file__).resolve().parent
 E2E_TIMEOUT_SECONDS = 180
 MAX_BROWSERS = 3  # two cores: three meshed browsers is what the machine carries
 
-ServerFactory = Callable[..., DaphneServer]
 MediaFactory = Callable[[Participant], MediaFiles]
 BrowserFactory = Callable[[Participant], Browser]
 PageFactory = Callable[..., ParticipantPage]

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Sequence
 import pytest
 from playwright.sync_api import expect
 
-from .browser import ParticipantPage
-from .media import ALICE, BOB, CAROL, Participant
+from tests.support.browser import ParticipantPage
+from tests.support.media import ALICE, BOB, CAROL, Participant
 
 pytestmark = pytest.mark.e2e
 

@@ -19,12 +19,13 @@ import numpy as np
 import pytest
 from playwright.sync_api import ConsoleMessage, Frame
 
-from . import recording_helpers as rec
-from .browser import DEFAULT_TIMEOUT_MS, ParticipantPage, ProbeResult
+from tests.support import recording_helpers as rec
+from tests.support.browser import DEFAULT_TIMEOUT_MS, ParticipantPage, ProbeResult
+from tests.support.media import ALICE, BOB, Participant
+from tests.support.server import DaphneServer, free_port
+from tests.support.uploads import API_KEY, wait_for_status
+
 from .conftest import ServerFactory
-from .media import ALICE, BOB, Participant
-from .server import DaphneServer, free_port
-from .uploads import API_KEY, wait_for_status
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ import av
 import numpy as np
 import pytest
 
-from .browser import ParticipantPage
-from .media import ALICE, BOB, CAROL, VIDEO_FPS, VIDEO_HEIGHT, VIDEO_WIDTH, MediaFiles, Participant
+from tests.support.browser import ParticipantPage
+from tests.support.media import ALICE, BOB, CAROL, VIDEO_FPS, VIDEO_HEIGHT, VIDEO_WIDTH, MediaFiles, Participant
 
 pytestmark = pytest.mark.e2e
 

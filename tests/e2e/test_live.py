@@ -17,13 +17,12 @@ from typing import Any
 
 import pytest
 
-from recording.callbacks import callback_verify
-from tests.live.media import colour_share, decode, has_tone
-from tests.live.receiver import CallbackReceiver
-
-from .browser import ParticipantPage
-from .media import ALICE, BOB, Participant
-from .server import DaphneServer, free_port
+from recording.live.callbacks import callback_verify
+from tests.support.browser import ParticipantPage
+from tests.support.live.media import colour_share, decode, has_tone
+from tests.support.live.receiver import CallbackReceiver
+from tests.support.media import ALICE, BOB, Participant
+from tests.support.server import DaphneServer, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +61,7 @@ def broadcast_server(
 def rtmp_listener(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
     port, out = free_port(), tmp_path / "received.flv"
     process = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "live" / "rtmp_listener.py"), str(port), str(out), "120"],
+        [sys.executable, str(REPO / "tests" / "support" / "live" / "rtmp_listener.py"), str(port), str(out), "120"],
         stdout=subprocess.PIPE,
         text=True,
     )

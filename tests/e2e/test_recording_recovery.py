@@ -18,10 +18,10 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from . import recording_helpers as rec
-from .browser import DEFAULT_TIMEOUT_MS, ParticipantPage
-from .media import ALICE, BOB
-from .test_client_recording import (
+from tests.support import recording_helpers as rec
+from tests.support.browser import DEFAULT_TIMEOUT_MS, ParticipantPage
+from tests.support.media import ALICE, BOB
+from tests.support.recording_checks import (
     EVENTS_JS,
     TONES,
     OpenParticipant,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from .browser import ParticipantPage
-from .media import ALICE, BOB, CAROL
-from .proxy import FailoverProxy
-from .scale import shared_backends_env
-from .server import DaphneServer, start_daphne
+from tests.support.browser import ParticipantPage
+from tests.support.media import ALICE, BOB, CAROL
+from tests.support.proxy import FailoverProxy
+from tests.support.scale import shared_backends_env
+from tests.support.server import DaphneServer, start_daphne
 
 pytestmark = pytest.mark.e2e
 

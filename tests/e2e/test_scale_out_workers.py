@@ -23,14 +23,13 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from recording.callbacks import callback_verify
-from recording.live import RECORDER_ACCOUNT
-from tests.live.client import LiveClient
-from tests.live.media import colour_share, decode, has_tone
-from tests.live.receiver import CallbackReceiver
-
-from .scale import ManagedProcess, log_sections, shared_backends_env, start_manage
-from .server import REPO_ROOT, DaphneServer, free_port, start_daphne
+from recording.live.callbacks import callback_verify
+from recording.live.services import RECORDER_ACCOUNT
+from tests.support.live.client import LiveClient
+from tests.support.live.media import colour_share, decode, has_tone
+from tests.support.live.receiver import CallbackReceiver
+from tests.support.scale import ManagedProcess, log_sections, shared_backends_env, start_manage
+from tests.support.server import REPO_ROOT, DaphneServer, free_port, start_daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio, pytest.mark.timeout(150)]
 
@@ -100,7 +99,7 @@ def deployment(tmp_path: Path, receiver: CallbackReceiver) -> Iterator[Deploymen
 @pytest.fixture
 def rtmp_listener(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()
-    script = REPO_ROOT / "tests" / "live" / "rtmp_listener.py"
+    script = REPO_ROOT / "tests" / "support" / "live" / "rtmp_listener.py"
     process = subprocess.Popen(
         [sys.executable, str(script), str(port), str(tmp_path / "pushed.flv"), "90"], stdout=subprocess.PIPE, text=True
     )

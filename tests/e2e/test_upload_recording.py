@@ -10,12 +10,13 @@ from typing import Any
 
 import av
 
-from .browser import ParticipantPage
+from tests.support.browser import ParticipantPage
+from tests.support.cutproxy import CuttingProxy
+from tests.support.media import ALICE
+from tests.support.server import DaphneServer
+from tests.support.uploads import api, download, upload_server_fixture, wait_for_status  # noqa: F401
+
 from .conftest import PageFactory
-from .cutproxy import CuttingProxy
-from .media import ALICE
-from .server import DaphneServer
-from .uploads import api, download, upload_server_fixture, wait_for_status  # noqa: F401
 
 LISTEN = """() => {
     window.__uploads = [];

@@ -10,11 +10,10 @@ import av
 import pytest
 from tusclient import client as tus_client
 
-from tests.mediafiles import write_test_media
-
-from .cutproxy import CuttingProxy
-from .server import DaphneServer
-from .uploads import api, download, recording_id_of, upload_server_fixture, wait_for_status  # noqa: F401
+from tests.support.cutproxy import CuttingProxy
+from tests.support.mediafiles import write_test_media
+from tests.support.server import DaphneServer
+from tests.support.uploads import api, download, recording_id_of, upload_server_fixture, wait_for_status  # noqa: F401
 
 CHANNEL = "uploads"
 

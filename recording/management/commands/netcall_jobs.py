@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from recording.jobs import JobWorker, jobs_run_pending, periodic_run_due
+from recording.jobs.queue import JobWorker, jobs_run_pending, periodic_run_due
 
 
 class Command(BaseCommand):

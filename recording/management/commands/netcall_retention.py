@@ -1,6 +1,6 @@
 """`manage.py netcall_retention [--days N] [--dry-run]`: delete recordings older than the retention age.
 
-Each deletion is logged (logger `recording.library`) and printed. Run it daily (cron, systemd timer)."""
+Each deletion is logged (logger `recording.library.services`) and printed. Run it daily (cron, systemd timer)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recording.library import recording_delete, recordings_expired
+from recording.library.services import recording_delete, recordings_expired
 
 
 class Command(BaseCommand):

@@ -1,0 +1,259 @@
+"""The recordings library over HTTP: pages for participants and operators, and signed downloads.
+
+The backend API (API key) is recording/library/api.py; access rules live in recording/library/services.py."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import IO
+from urllib.parse import urlencode
+
+from asgiref.sync import sync_to_async
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import content_disposition_header
+from django.views.decorators.http import require_GET, require_POST
+
+from recording.library import services as library
+from recording.library import storage
+from recording.models import Recording
+from recording.names import is_valid_name
+from recording.tokens import JoinToken, TokenError, token_verify
+from recording.web.apikeys import request_is_staff
+
+logger = logging.getLogger(__name__)
+
+SESSION_TOKENS = "netcall_library_tokens"
+STREAM_CHUNK = 256 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+ROLE_TYPES = {"transcoded": {"mp4": "video/mp4", "m4a": "audio/mp4"}}
+API_PAGE = 100
+
+
+# --- who is asking ------------------------------------------------------------------------------------
+
+
+def _session_token(request: HttpRequest, channel: str) -> JoinToken | None:
+    """The participant's token for `channel`, if they have a valid one (checked on every request)."""
+    raw = request.session.get(SESSION_TOKENS, {}).get(channel)
+    if not raw:
+        return None
+    try:
+        token = token_verify(raw)
+    except TokenError:
+        return None
+    return token if token.channel == channel else None
+
+
+def _viewer(request: HttpRequest, channel: str) -> tuple[bool, JoinToken | None]:
+    """(allowed, token): staff see everything; a participant the channels their token is for."""
+    if request_is_staff(request):
+        return True, None
+    token = _session_token(request, channel)
+    return token is not None, token
+
+
+def _forbidden(request: HttpRequest, channel: str) -> HttpResponse:
+    return render(request, "recordings/forbidden.html", {"channel": channel}, status=403)
+
+
+# --- pages --------------------------------------------------------------------------------------------
+
+
+@require_GET
+def recording_list(request: HttpRequest, channel: str) -> HttpResponse:
+    """A channel's recordings. `?token=` (a join token for this channel) opens it for this browser session."""
+    if not is_valid_name(channel):
+        raise Http404("no such channel")
+    presented = request.GET.get("token")
+    if presented:
+        try:
+            token = token_verify(presented)
+        except TokenError:
+            token = None
+        if token is not None and token.channel == channel:
+            tokens = dict(request.session.get(SESSION_TOKENS, {}))
+            tokens[channel] = presented
+            request.session[SESSION_TOKENS] = tokens
+        query = {k: v for k, v in request.GET.items() if k != "token"}
+        url = reverse("recording-list", kwargs={"channel": channel})
+        return redirect(f"{url}?{urlencode(query)}" if query else url)  # keep tokens out of the address bar
+    allowed, token = _viewer(request, channel)
+    if not allowed:
+        return _forbidden(request, channel)
+    filters = {k: request.GET.get(k, "") for k in ("account", "kind", "status")}
+    recordings = list(library.recordings_for_channel(channel, filters=filters)[:500])
+    return render(
+        request,
+        "recordings/list.html",
+        {
+            "channel": channel,
+            "recordings": recordings,
+            "filters": filters,
+            "kinds": Recording.Kind.choices,
+            "statuses": Recording.Status.choices,
+            "viewer": token.account if token else None,
+        },
+    )
+
+
+def _recording_in(channel: str, recording_id: str) -> Recording:
+    parsed = library.parse_recording_id(recording_id)
+    recording = Recording.objects.filter(pk=parsed, channel=channel).first() if parsed else None
+    if recording is None:
+        raise Http404("no such recording")
+    return recording
+
+
+def _may_delete(request: HttpRequest, token: JoinToken | None, recording: Recording) -> bool:
+    if request_is_staff(request):
+        return True
+    return token is not None and token.account == recording.recorder
+
+
+@require_GET
+def recording_detail(request: HttpRequest, channel: str, recording_id: str) -> HttpResponse:
+    allowed, token = _viewer(request, channel)
+    if not allowed:
+        return _forbidden(request, channel)
+    recording = _recording_in(channel, recording_id)
+    play_role = "seekable" if recording.seekable_file else "original"
+    context = {
+        "channel": channel,
+        "recording": recording,
+        "play_url": library.recording_download_url(recording, role=play_role, inline=True)
+        if recording.is_playable
+        else "",
+        "is_audio": not recording.video_codec,
+        "downloads": [
+            (label, library.recording_download_url(recording, role=role))
+            for role, label in (
+                ("original", "Original (as uploaded)"),
+                ("seekable", "Seekable copy"),
+                ("transcoded", "Transcoded"),
+            )
+            if getattr(recording, storage.ROLES[role]).name
+        ],
+        "may_delete": _may_delete(request, token, recording),
+    }
+    return render(request, "recordings/detail.html", context)
+
+
+@require_POST
+def recording_delete_page(request: HttpRequest, channel: str, recording_id: str) -> HttpResponse:
+    allowed, token = _viewer(request, channel)
+    if not allowed:
+        return _forbidden(request, channel)
+    recording = _recording_in(channel, recording_id)
+    if not _may_delete(request, token, recording):
+        return _forbidden(request, channel)
+    who = token.account if token else f"staff:{request.user}"
+    library.recording_delete(recording, by=who)
+    return redirect("recording-list", channel=channel)
+
+
+# --- signed downloads ---------------------------------------------------------------------------------
+
+
+def _parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The single byte range asked for, clamped; None for no (or an ignorable) Range header.
+    Raises ValueError when the range cannot be satisfied."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None:
+        return None  # several ranges or another unit: answer with the whole file, as RFC 9110 allows
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        suffix = int(last)
+        if suffix == 0:
+            raise ValueError("empty suffix range")
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    end = size - 1 if not last else min(int(last), size - 1)
+    if start >= size or end < start:
+        raise ValueError("range starts past the end")
+    return start, end
+
+
+async def _stream(handle: IO[bytes], start: int, length: int) -> AsyncIterator[bytes]:
+    """Read the file in chunks off the event loop: constant memory whatever the size."""
+    try:
+        await sync_to_async(handle.seek)(start)
+        remaining = length
+        while remaining > 0:
+            data = await sync_to_async(handle.read)(min(STREAM_CHUNK, remaining))
+            if not data:
+                break
+            remaining -= len(data)
+            yield data
+    finally:
+        await sync_to_async(handle.close)()
+
+
+def _download_name(recording: Recording, role: str, extension: str) -> str:
+    base = recording.client_filename.rsplit(".", 1)[0] if recording.client_filename else ""
+    base = base or f"recording-{recording.pk}"
+    suffix = {"original": "", "seekable": "-seekable", "transcoded": ""}[role]
+    return f"{base}{suffix}.{extension}"
+
+
+@require_GET
+def recording_file(request: HttpRequest, signed: str) -> HttpResponseBase:
+    """One file of a recording, for whoever holds an unexpired signed link. Supports `Range`."""
+    try:
+        grant = storage.download_grant(signed)
+    except storage.DownloadLinkError as exc:
+        return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    recording = Recording.objects.filter(pk=grant.recording_id).first()
+    name = getattr(recording, storage.ROLES[grant.role]).name if recording is not None else ""
+    if recording is None or not name or recording.status == Recording.Status.FAILED:
+        raise Http404("this recording is gone")
+    store = storage.recording_storage()
+    try:
+        size = store.size(name)
+        handle = store.open(name, "rb")
+    except (FileNotFoundError, OSError):
+        raise Http404("this recording's file is gone") from None
+    extension = name.rsplit(".", 1)[-1]
+    checked = recording.status in Recording.PLAYABLE_STATUSES
+    if grant.role == "transcoded":
+        content_type = ROLE_TYPES["transcoded"].get(extension, "application/octet-stream")
+    else:
+        content_type = recording.mime_type.split(";", 1)[0] if checked and recording.mime_type else ""
+        content_type = content_type or "application/octet-stream"
+    try:
+        byte_range = _parse_range(request.headers.get("Range"), size)
+    except ValueError:
+        handle.close()
+        response: HttpResponseBase = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    start, end = byte_range if byte_range is not None else (0, size - 1)
+    length = max(0, end - start + 1)
+    response = StreamingHttpResponse(_stream(handle, start, length), content_type=content_type)
+    if byte_range is not None:
+        response.status_code = 206
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Content-Length"] = str(length)
+    response["Accept-Ranges"] = "bytes"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-transform"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    disposition = content_disposition_header(
+        as_attachment=not (grant.inline and checked), filename=_download_name(recording, grant.role, extension)
+    )
+    if disposition:
+        response["Content-Disposition"] = disposition
+    return response

@@ -1,0 +1,35 @@
+"""Live broadcasting's part in every join (registered with recording.signalling.joining when the app is
+ready): the `live` field of a join ({liveEnable, rtmpUrl, rtmpRecord}), host and co-host roles, the live
+session a host starts and its recorder member, and the `live` part of the ack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recording.live import dispatch
+from recording.live.services import LiveJoin, LiveRequest, live_ack, live_join, live_request_parse
+from recording.signalling import protocol
+from recording.signalling.joining import Broadcast
+from recording.signalling.rooms import JoinRequest, JoinResult
+from recording.tokens import JoinToken
+
+
+class LiveJoinExtension:
+    field = "live"
+
+    def parse(self, value: object, token: JoinToken) -> LiveRequest | None:
+        return live_request_parse(value, may_record=token.allows("record"))
+
+    def join(self, request: JoinRequest, parsed: object) -> JoinResult:
+        assert parsed is None or isinstance(parsed, LiveRequest)
+        return live_join(join=request, request=parsed)
+
+    async def joined(self, result: JoinResult, *, layer: Any, broadcast: Broadcast) -> dict[str, Any]:
+        live = result.extra
+        assert isinstance(live, LiveJoin)
+        if live.recorder is not None:
+            await broadcast(protocol.member_joined(live.recorder.as_wire()))
+        if live.started and live.session is not None:
+            await dispatch.recorder_start(layer, session_id=str(live.session.id))
+        data = live_ack(result.member, live)
+        return {} if data is None else {"live": data}

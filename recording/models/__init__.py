@@ -1,0 +1,19 @@
+"""The app's models, one module per concern; Django finds them all through this package."""
+
+from recording.models.jobs import Job
+from recording.models.library import Recording
+from recording.models.live import CallbackDelivery, LiveFile, LiveSession
+from recording.models.rooms import Member, RecordNotice, Room
+from recording.models.uploads import Upload
+
+__all__ = [
+    "CallbackDelivery",
+    "Job",
+    "LiveFile",
+    "LiveSession",
+    "Member",
+    "RecordNotice",
+    "Recording",
+    "Room",
+    "Upload",
+]

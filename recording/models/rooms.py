@@ -1,0 +1,81 @@
+"""Room state that must outlive any one server process: rooms, their members and recording notices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+
+class Room(models.Model):
+    name = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Member(models.Model):
+    """One connected participant. `session` changes on every join; `channel_name` reaches its socket."""
+
+    class Role(models.TextChoices):
+        MEMBER = "member", "member"
+        HOST = "host", "host"
+        COHOST = "cohost", "co-host"
+        RECORDER = "recorder", "server recorder"
+
+    LIVE_ROLES = (Role.HOST, Role.COHOST)
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="members")
+    account = models.CharField(max_length=64)
+    session = models.CharField(max_length=32, unique=True)
+    channel_name = models.CharField(max_length=200)
+    role = models.CharField(max_length=8, choices=Role.choices, default=Role.MEMBER)
+    audio = models.BooleanField(default=True)
+    video = models.BooleanField(default=True)
+    joined_at = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "account"], name="one_member_per_account")]
+        ordering = ["joined_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.account}@{self.room_id}"
+
+    def as_wire(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "session": self.session,
+            "role": self.role,
+            "media": {"audio": self.audio, "video": self.video},
+            "joinedAt": self.joined_at.isoformat(),
+        }
+
+
+class RecordNotice(models.Model):
+    """Who is recording whom, so that every member can be told (the recording happens in a browser)."""
+
+    class Kind(models.TextChoices):
+        MP4 = "mp4", "participant (startRecordMp4)"
+        AAC = "aac", "mix (startRecordAac)"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="record_notices")
+    recorder = models.CharField(max_length=64)
+    target = models.CharField(max_length=64, blank=True, default="")
+    kind = models.CharField(max_length=3, choices=Kind.choices)
+    started_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "recorder", "target", "kind"], name="one_notice_per_recording")
+        ]
+        ordering = ["started_at", "id"]
+
+    def as_wire(self) -> dict[str, Any]:
+        return {
+            "recorder": self.recorder,
+            "target": self.target or None,
+            "kind": self.kind,
+            "startedAt": self.started_at.isoformat(),
+        }

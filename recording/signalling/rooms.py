@@ -1,0 +1,231 @@
+"""Room state services: join, leave, liveness, media state and recording notices.
+
+Plain synchronous functions over the database, so that every Daphne process sees the same rooms; the
+consumer calls them through `database_sync_to_async`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, ParamSpec, TypeVar
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from recording.errors import NetcallError
+from recording.models import Member, RecordNotice, Room
+from recording.names import RESERVED_PREFIX
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class RoomError(NetcallError):
+    """A request the room cannot satisfy."""
+
+    status = 409
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    """A join the consumer has validated and authorised."""
+
+    channel: str
+    account: str
+    channel_name: str
+    audio: bool
+    video: bool
+    capacity: int
+    timeout: int
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """The connection a re-join took over from."""
+
+    session: str
+    channel_name: str
+
+
+@dataclass
+class JoinResult:
+    member: Member
+    others: list[Member]
+    notices: list[RecordNotice]
+    replaced: Replaced | None = None
+    expired: list[Member] = field(default_factory=list)
+    ended_notices: list[RecordNotice] = field(default_factory=list)
+    extra: Any = None  # what a join extension added (recording/signalling/joining.py)
+
+
+@dataclass
+class Departure:
+    member: Member
+    ended_notices: list[RecordNotice]
+
+
+def _new_session() -> str:
+    return secrets.token_hex(12)
+
+
+def _expire_stale(room: Room, *, timeout: int) -> tuple[list[Member], list[RecordNotice]]:
+    cutoff = timezone.now() - timedelta(seconds=timeout)
+    stale = list(room.members.filter(last_seen__lt=cutoff))
+    ended: list[RecordNotice] = []
+    for member in stale:
+        ended += _remove_member(member)
+        logger.info("Room(%s) expired member %s", room.name, member.account)
+    return stale, ended
+
+
+def _remove_member(member: Member) -> list[RecordNotice]:
+    notices = list(RecordNotice.objects.filter(room_id=member.room_id, recorder=member.account))
+    RecordNotice.objects.filter(id__in=[n.id for n in notices]).delete()
+    member.delete()
+    return notices
+
+
+def retry_on_race(function: Callable[P, R]) -> Callable[P, R]:
+    """Run again (at most three times in all) when two processes created the same row at once: each attempt
+    is its own transaction, so the retry sees the winner's row."""
+
+    @functools.wraps(function)
+    def retrying(*args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(3):
+            try:
+                return function(*args, **kwargs)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    return retrying
+
+
+def member_add(*, room: Room, account: str, channel_name: str, role: str, audio: bool, video: bool) -> Member:
+    """A new member row with a fresh session (the caller checked capacity and uniqueness)."""
+    now = timezone.now()
+    return Member.objects.create(
+        room=room,
+        account=account,
+        session=_new_session(),
+        channel_name=channel_name,
+        role=role,
+        audio=audio,
+        video=video,
+        joined_at=now,
+        last_seen=now,
+    )
+
+
+def room_join_locked(
+    room: Room, join: JoinRequest, *, role: str | Callable[[], str] = Member.Role.MEMBER
+) -> JoinResult:
+    """Join `room` inside the caller's transaction (see `room_join`); for services that add their own rows to
+    the same transaction (live broadcasting). A callable `role` is asked once silent members have expired,
+    and may refuse the join by raising."""
+    expired, ended = _expire_stale(room, timeout=join.timeout)
+    existing = room.members.select_for_update().filter(account=join.account).first()
+    if callable(role):
+        role = role()
+    replaced: Replaced | None = None
+    if existing is not None:
+        replaced = Replaced(existing.session, existing.channel_name)
+        existing.session = _new_session()
+        existing.channel_name = join.channel_name
+        existing.audio, existing.video = join.audio, join.video
+        existing.role = role
+        existing.joined_at = existing.last_seen = timezone.now()
+        existing.save()
+        member = existing
+        logger.info("Room(%s) %s re-joined, replacing session %s", room.name, join.account, replaced.session)
+    else:
+        if room.members.exclude(account__startswith=RESERVED_PREFIX).count() >= join.capacity:
+            raise RoomError("room_full", f"the channel has reached its capacity of {join.capacity} members")
+        member = member_add(
+            room=room,
+            account=join.account,
+            channel_name=join.channel_name,
+            role=role,
+            audio=join.audio,
+            video=join.video,
+        )
+        logger.info("Room(%s) %s joined", room.name, join.account)
+    return JoinResult(member, [], [], replaced, expired, ended)
+
+
+def room_members_snapshot(room: Room, result: JoinResult) -> JoinResult:
+    """Fill in the other members and the recording notices, last in the join's transaction."""
+    result.others = list(room.members.exclude(id=result.member.id))
+    result.notices = list(room.record_notices.all())
+    return result
+
+
+@retry_on_race
+@transaction.atomic
+def room_join(join: JoinRequest, *, role: str = Member.Role.MEMBER) -> JoinResult:
+    """Join (or re-join, replacing the old session) a channel, expiring its silent members first."""
+    room, _ = Room.objects.get_or_create(name=join.channel)
+    return room_members_snapshot(room, room_join_locked(room, join, role=role))
+
+
+@transaction.atomic
+def room_leave(*, session: str) -> Departure | None:
+    """Remove the member with this session. None if that session was already replaced or removed."""
+    member = Member.objects.select_related("room").filter(session=session).first()
+    if member is None:
+        return None
+    ended = _remove_member(member)
+    logger.info("Room(%s) %s left", member.room.name, member.account)
+    return Departure(member, ended)
+
+
+@transaction.atomic
+def member_touch(*, session: str, timeout: int) -> tuple[list[Member], list[RecordNotice]]:
+    """Mark the member alive; expire the room's silent members. Returns those expired."""
+    member = Member.objects.select_related("room").filter(session=session).first()
+    if member is None:
+        return [], []
+    Member.objects.filter(id=member.id).update(last_seen=timezone.now())
+    return _expire_stale(member.room, timeout=timeout)
+
+
+def member_set_media(*, session: str, audio: bool, video: bool) -> Member:
+    updated = Member.objects.filter(session=session).update(audio=audio, video=video)
+    if not updated:
+        raise RoomError("not_joined", "this connection is not in a room")
+    return Member.objects.get(session=session)
+
+
+def member_channel(*, room_id: int, account: str) -> tuple[str, str] | None:
+    """The (channel_name, session) of a member of this room, for relaying a message to it; None if absent."""
+    row = Member.objects.filter(room_id=room_id, account=account).values_list("channel_name", "session").first()
+    return None if row is None else (row[0], row[1])
+
+
+def record_start(*, room_id: int, recorder: str, target: str | None, kind: str) -> RecordNotice:
+    if target is not None and not Member.objects.filter(room_id=room_id, account=target).exists():
+        raise RoomError("not_in_room", f"{target!r} is not a member of this channel")
+    notice, _ = RecordNotice.objects.get_or_create(
+        room_id=room_id,
+        recorder=recorder,
+        target=target or "",
+        kind=kind,
+        defaults={"started_at": timezone.now()},
+    )
+    return notice
+
+
+def record_stop(*, room_id: int, recorder: str, target: str | None, kind: str) -> RecordNotice:
+    notice = RecordNotice.objects.filter(room_id=room_id, recorder=recorder, target=target or "", kind=kind).first()
+    if notice is None:
+        raise RoomError("not_recording", "no such recording is running")
+    notice.delete()
+    return notice

@@ -1,0 +1,290 @@
+"""Upload services: tus uploads from creation to a finished file, in constant memory.
+
+Bytes go to a staging file (one per upload, named by the server) with an fsync before each PATCH is
+acknowledged, so an acknowledged byte survives a crash. Only the holder of an upload's lock (a
+compare-and-swap on the row) writes, so concurrent PATCH requests to one upload cannot interleave.
+A finished upload is copied into Django storage and becomes its Recording (recording/uploads/recordings.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import IO, Protocol
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from recording.library.storage import file_sha256, staging_path
+from recording.models import Upload
+from recording.names import is_valid_name
+from recording.uploads import recordings
+from recording.uploads.tus import Checksum, TusError
+
+logger = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1024 * 1024
+LOCK_RENEW_BYTES = 16 * 1024 * 1024
+MAX_FILENAME_LENGTH = 255
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    upload: Upload
+    written: int
+
+
+def _now() -> datetime:
+    return timezone.now()
+
+
+def _expiry(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.NETCALL_UPLOAD_EXPIRY_SECONDS)
+
+
+def validate_filename(name: str) -> None:
+    """A client's file name is metadata only; a name that tries to be a path is refused, never cleaned."""
+    if "\x00" in name:
+        raise TusError("bad_filename", "the file name contains a NUL byte")
+    if "/" in name or "\\" in name:
+        raise TusError("bad_filename", "the file name contains a path separator")
+    if name in (".", "..") or ".." in name.split("."):
+        raise TusError("bad_filename", "the file name contains '..'")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        raise TusError("bad_filename", "the file name contains control characters")
+    if not name.strip() or len(name) > MAX_FILENAME_LENGTH:
+        raise TusError("bad_filename", f"the file name must be 1-{MAX_FILENAME_LENGTH} characters")
+
+
+def _validate_metadata(metadata: dict[str, str | None]) -> None:
+    for key in ("filename", "name"):
+        value = metadata.get(key)
+        if value is not None:
+            validate_filename(value)
+    kind = metadata.get("kind")
+    if kind is not None and kind not in recordings.KIND_FROM_METADATA:
+        raise TusError(
+            "bad_metadata",
+            f"metadata 'kind' must be one of {', '.join(sorted(recordings.KIND_FROM_METADATA))}",
+        )
+    target = metadata.get("target")
+    if target is not None and not is_valid_name(target):
+        raise TusError("bad_metadata", "metadata 'target' must be an account name (1-64 characters)")
+    for key in ("filetype", "type"):
+        value = metadata.get(key)
+        if value is not None and (len(value) > 200 or any(ord(c) < 0x20 for c in value)):
+            raise TusError("bad_metadata", f"metadata '{key}' must be a media type")
+
+
+def _check_size(length: int) -> None:
+    limit = settings.NETCALL_UPLOAD_MAX_SIZE
+    if length > limit:
+        raise TusError("too_large", f"uploads may be at most {limit} bytes", status=413)
+
+
+def upload_create(
+    *, account: str, channel: str, length: int | None, metadata: dict[str, str | None], now: datetime | None = None
+) -> Upload:
+    """A new upload with an empty staging file, and its Recording (status `recording` or `uploading`)."""
+    _validate_metadata(metadata)
+    if length is not None:
+        _check_size(length)
+    now = now or _now()
+    upload = Upload(
+        id=uuid.uuid4(),
+        account=account,
+        channel=channel,
+        length=length,
+        metadata=metadata,
+        created_at=now,
+        updated_at=now,
+        expires_at=_expiry(now),
+    )
+    path = staging_path(upload.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("xb"):  # exclusive: a UUID collision or a stale file is an error, not an overwrite
+        pass
+    try:
+        with transaction.atomic():
+            upload.save(force_insert=True)
+            recordings.recording_for_upload_created(upload=upload)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    logger.info("Upload(%s) created by %s in %s, length %s", upload.id, account, channel, length)
+    if length == 0:
+        upload_complete(upload_id=upload.id)
+        upload.refresh_from_db()
+    return upload
+
+
+def upload_get(upload_id: uuid.UUID | str) -> Upload:
+    """The upload, or TusError 404 (never existed or terminated) / 410 (expired)."""
+    try:
+        upload = Upload.objects.get(pk=uuid.UUID(str(upload_id)))
+    except (Upload.DoesNotExist, ValueError):
+        raise TusError("not_found", "no such upload", status=404) from None
+    if upload.state == Upload.State.EXPIRED:
+        raise TusError("gone", "this upload has expired", status=410)
+    return upload
+
+
+def _acquire(upload_id: uuid.UUID, offset: int, now: datetime) -> str:
+    token = Upload.objects.filter(pk=upload_id, state=Upload.State.OPEN, offset=offset).lease(
+        seconds=settings.NETCALL_UPLOAD_LOCK_SECONDS, now=now
+    )
+    if token is not None:
+        return token
+    upload = upload_get(upload_id)
+    if upload.offset != offset:
+        raise TusError("offset_mismatch", f"the upload is at offset {upload.offset}, not {offset}", status=409)
+    if upload.state == Upload.State.COMPLETE:
+        raise TusError("complete", "the upload is already complete", status=409)
+    raise TusError("locked", "another request is writing to this upload; retry after it ends", status=423)
+
+
+def upload_append(
+    *,
+    upload_id: uuid.UUID,
+    offset: int,
+    stream: Readable,
+    content_length: int | None,
+    checksum: Checksum | None = None,
+    declared_length: int | None = None,
+    partial: bool = False,
+) -> AppendResult:
+    """Append a PATCH body at `offset`. 409 stale offset, 413 too large, 423 locked, 460 bad checksum.
+
+    A body cut short (the client went away) keeps the bytes that arrived, unless a checksum was sent:
+    then nothing of it is kept, since it cannot be verified.
+    """
+    upload = upload_get(upload_id)
+    if upload.state == Upload.State.COMPLETE and offset == upload.offset and not content_length:
+        return AppendResult(upload=upload, written=0)  # a repeated final PATCH: already done
+    length = upload.length
+    if declared_length is not None:
+        if length is not None and declared_length != length:
+            raise TusError("length_mismatch", f"the upload's length is already {length}")
+        if declared_length < upload.offset:
+            raise TusError("length_mismatch", f"'Upload-Length' is below the offset {upload.offset}")
+        _check_size(declared_length)
+        length = declared_length
+    limit = settings.NETCALL_UPLOAD_MAX_SIZE if length is None else length
+    if content_length is not None and offset + content_length > limit:
+        if length is None:
+            raise TusError("too_large", f"uploads may be at most {limit} bytes", status=413)
+        raise TusError("too_large", f"the body would go past the upload's length {length}", status=413)
+    now = _now()
+    token = _acquire(upload_id, offset, now)
+    fields: dict[str, object] = {}  # what the release writes: nothing when the body was refused
+    try:
+        written = _write_body(upload_id, token, offset, stream, content_length, checksum, limit, length)
+        fields = {
+            "offset": offset + written,
+            "updated_at": _now(),
+            "expires_at": _expiry(_now()),
+        }
+        if declared_length is not None and upload.length is None:
+            fields["length"] = declared_length
+        if partial:
+            metadata = dict(upload.metadata)
+            metadata["netcall-partial"] = "1"
+            fields["metadata"] = metadata
+    finally:
+        Upload.objects.filter(pk=upload_id).release(token, **fields)
+    upload.refresh_from_db()
+    if upload.length is not None and declared_length is not None and upload.offset < upload.length:
+        recordings.recording_length_known(upload=upload)
+    if upload.is_complete:
+        upload_complete(upload_id=upload.id)
+        upload.refresh_from_db()
+    return AppendResult(upload=upload, written=written)
+
+
+def _write_body(
+    upload_id: uuid.UUID,
+    token: str,
+    offset: int,
+    stream: Readable,
+    content_length: int | None,
+    checksum: Checksum | None,
+    limit: int,
+    length: int | None,
+) -> int:
+    path = staging_path(upload_id)
+    hasher = checksum.new_hash() if checksum else None
+    written = 0
+    since_renew = 0
+    try:
+        handle: IO[bytes] = path.open("r+b")
+    except FileNotFoundError:
+        raise TusError("gone", "this upload's data is gone", status=410) from None
+    with handle:
+        handle.seek(offset)
+        handle.truncate()  # bytes past the offset were never acknowledged (a writer died mid-body)
+        try:
+            while content_length is None or written < content_length:
+                want = CHUNK_BYTES if content_length is None else min(CHUNK_BYTES, content_length - written)
+                data = stream.read(want)
+                if not data:
+                    break
+                if offset + written + len(data) > limit:
+                    what = "the upload's length" if length is not None else "the size limit"
+                    raise TusError("too_large", f"the body goes past {what} ({limit} bytes)", status=413)
+                handle.write(data)
+                if hasher is not None:
+                    hasher.update(data)
+                written += len(data)
+                since_renew += len(data)
+                if since_renew >= LOCK_RENEW_BYTES:
+                    Upload.objects.filter(pk=upload_id).renew(token, seconds=settings.NETCALL_UPLOAD_LOCK_SECONDS)
+                    since_renew = 0
+            cut_short = content_length is not None and written < content_length
+            if checksum is not None and hasher is not None:
+                if cut_short:
+                    raise TusError("incomplete_body", "the body ended before Content-Length")
+                if not checksum.matches(hasher.digest()):
+                    raise TusError("checksum_mismatch", f"the chunk's {checksum.algorithm} does not match", status=460)
+            handle.flush()
+            os.fsync(handle.fileno())
+        except BaseException:
+            # Refused (413, 460) or broken: none of this body counts. A body that merely ended early
+            # (the stream returned EOF) is not an error and keeps its bytes, see above.
+            handle.seek(offset)
+            handle.truncate()
+            handle.flush()
+            raise
+    return written
+
+
+def upload_complete(*, upload_id: uuid.UUID) -> None:
+    """All bytes are here: copy them into storage (constant memory) and hand them to the library."""
+    with transaction.atomic():
+        claimed = Upload.objects.filter(pk=upload_id, state=Upload.State.OPEN, offset=F("length")).update(
+            state=Upload.State.COMPLETE, completed_at=_now()
+        )
+    if not claimed:
+        return
+    upload = Upload.objects.get(pk=upload_id)
+    path = staging_path(upload.id)
+    sha256 = file_sha256(path)
+    recordings.recording_upload_finished(upload=upload, staging=path, sha256=sha256, partial=False)
+    path.unlink(missing_ok=True)
+    logger.info("Upload(%s) complete: %d bytes, sha256 %s", upload.id, upload.offset, sha256)
+
+
+def upload_terminate(upload: Upload) -> None:
+    """tus termination: the staging bytes and the upload go; a recording already made from it stays."""
+    staging_path(upload.id).unlink(missing_ok=True)
+    Upload.objects.filter(pk=upload.pk).delete()
+    recordings.recording_upload_terminated(upload=upload)
+    logger.info("Upload(%s) terminated by %s", upload.id, upload.account)

@@ -1,0 +1,92 @@
+"""HTTP views: the demo lobby and room pages, and token minting for backends."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from recording.errors import NetcallError
+from recording.names import is_valid_account, is_valid_name
+from recording.tokens import GRANTS, TokenError, token_mint, token_verify
+from recording.web.api_errors import api_endpoint, json_object, ttl_field
+
+MAX_TTL = 7 * 24 * 3600
+
+
+@require_GET
+def lobby(request: HttpRequest) -> HttpResponse:
+    channel = request.GET.get("channel", "")
+    if channel and is_valid_name(channel):
+        # The lobby form without JavaScript: forward its fields to the room page.
+        query = urlencode({k: v for k, v in request.GET.items() if k in ("account", "type")})
+        return redirect(f"{reverse('room', kwargs={'channel': channel})}?{query}")
+    return render(request, "lobby.html", {"guest_mode": settings.NETCALL_GUEST_MODE})
+
+
+@require_GET
+def room(request: HttpRequest, channel: str) -> HttpResponse:
+    """The demo call page. Takes `?token=` (minted by a backend) or, in guest mode, `?account=`."""
+    if not is_valid_name(channel):
+        return HttpResponseBadRequest("invalid channel name")
+    call_type = "audio" if request.GET.get("type") == "audio" else "video"
+    token = request.GET.get("token", "")
+    if token:
+        try:
+            parsed = token_verify(token)
+        except TokenError:
+            parsed = None
+        if parsed is None or parsed.channel != channel:
+            message = "That link's token is not valid for this channel or has expired."
+            return render(request, "lobby.html", {"error": message}, status=403)
+        account = parsed.account
+    else:
+        account = request.GET.get("account", "")
+        if not settings.NETCALL_GUEST_MODE:
+            return render(request, "lobby.html", {"error": "Guest mode is off: a token is required."}, status=403)
+        if not is_valid_account(account):
+            return render(request, "lobby.html", {"error": "Choose an account name (1-64 characters)."}, status=400)
+        token = token_mint(account=account, channel=channel)
+    config = {"account": account, "channel": channel, "token": token, "type": call_type, "live": _live_choice(request)}
+    return render(request, "room.html", {"config": config, "channel": channel, "account": account})
+
+
+def _live_choice(request: HttpRequest) -> dict[str, object] | None:
+    """The lobby's live-broadcast choice (`?live=host&rtmpUrl=…&rtmpRecord=1` or `?live=cohost`), passed to
+    joinChannel as the seed's `liveEnable` / `sessionConfig`; the server validates it at join."""
+    role = request.GET.get("live", "")
+    if role not in ("host", "cohost"):
+        return None
+    session_config: dict[str, object] = {"rtmpRecord": request.GET.get("rtmpRecord") == "1"}
+    if role == "host":
+        session_config["rtmpUrl"] = request.GET.get("rtmpUrl", "")
+    return {"liveEnable": True, "sessionConfig": session_config}
+
+
+@api_endpoint("POST")
+def api_tokens(request: HttpRequest) -> JsonResponse:
+    """POST /api/tokens: a backend mints a join token for one account and channel."""
+    body = json_object(request.body)
+    account, channel = body.get("account"), body.get("channel")
+    if not (is_valid_account(account) and is_valid_name(channel)):
+        raise NetcallError("bad_request", "'account' and 'channel' must be 1-64 characters without slashes")
+    ttl = ttl_field(body, default=settings.NETCALL_TOKEN_TTL, maximum=MAX_TTL)
+    grants = body.get("grants", list(GRANTS))
+    if not isinstance(grants, list) or not all(g in GRANTS for g in grants):
+        raise NetcallError("bad_request", f"'grants' must be a list drawn from {list(GRANTS)}")
+    token = token_mint(account=str(account), channel=str(channel), ttl=ttl, grants=grants)
+    parsed = token_verify(token)
+    return JsonResponse(
+        {
+            "token": token,
+            "account": parsed.account,
+            "channel": parsed.channel,
+            "grants": sorted(parsed.grants),
+            "expiresAt": parsed.expires_at,
+        },
+        status=201,
+    )
