@@ -89,20 +89,40 @@ def _backoff(attempts: int) -> float:
 
 
 def _claim(now: datetime) -> tuple[Job, str] | None:
-    due = Job.objects.filter(
-        Q(state=Job.State.QUEUED, run_after__lte=now) | Q(state=Job.State.RUNNING, locked_until__lt=now)
-    ).order_by("run_after", "id")
+    """Lease the oldest due job of a kind this worker knows (others are left to workers that know them)."""
+    due = (
+        Job.objects.filter(
+            Q(state=Job.State.QUEUED, run_after__lte=now) | Q(state=Job.State.RUNNING, locked_until__lt=now)
+        )
+        .filter(kind__in=list(_handlers))
+        .order_by("run_after", "id")
+    )
     for job in due[:10]:
-        registered = _handlers.get(job.kind)
-        if registered is None:
-            continue  # a worker that doesn't know this kind leaves it to one that does
-        token = Job.objects.filter(pk=job.pk, state=job.state, lock_token=job.lock_token).lease(
+        registered = _handlers[job.kind]
+        if job.state == Job.State.RUNNING and job.attempts >= job.max_attempts:
+            _give_up_abandoned(job, now)  # its worker died on the last attempt: it must not run again
+            continue
+        # `attempts` is part of the compare-and-swap: a job another worker ran and re-queued since this read
+        # has the same state and an empty lock again, but one more attempt.
+        token = Job.objects.filter(pk=job.pk, state=job.state, lock_token=job.lock_token, attempts=job.attempts).lease(
             seconds=registered.timeout, now=now, state=Job.State.RUNNING, attempts=job.attempts + 1
         )
         if token is not None:
             job.refresh_from_db()
             return job, token
     return None
+
+
+def _give_up_abandoned(job: Job, now: datetime) -> None:
+    failed = Job.objects.filter(pk=job.pk, state=Job.State.RUNNING, lock_token=job.lock_token).update(
+        state=Job.State.FAILED,
+        finished_at=now,
+        locked_until=None,
+        lock_token="",
+        last_error=f"the worker running attempt {job.attempts} of {job.max_attempts} stopped before finishing",
+    )
+    if failed:
+        logger.error("Job(%s) %s failed for good: its worker died on the last attempt", job.id, job.kind)
 
 
 def jobs_run_once(*, now: datetime | None = None) -> Job | None:

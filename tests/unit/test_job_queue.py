@@ -141,10 +141,6 @@ def test_an_expired_lease_is_taken_over(calls: list[dict[str, Any]]) -> None:
     assert reload(job).state == Job.State.DONE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a job whose worker died on its last attempt is taken over and run again, past max_attempts",
-)
 def test_an_expired_lease_on_the_last_attempt_fails_the_job(calls: list[dict[str, Any]]) -> None:
     job = job_enqueue(KIND, {}, max_attempts=1)
     assert Job.objects.filter(pk=job.pk).lease(seconds=TIMEOUT, state=Job.State.RUNNING, attempts=1)
@@ -177,10 +173,6 @@ def test_a_job_of_an_unknown_kind_is_left_alone(calls: list[dict[str, Any]]) -> 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: _claim looks only at the 10 oldest due jobs; 10 of unknown kinds starve every other job",
-)
 def test_many_jobs_of_an_unknown_kind_do_not_starve_known_ones(calls: list[dict[str, Any]]) -> None:
     for _ in range(10):
         job_enqueue("test.unknown", {})
@@ -201,11 +193,6 @@ class _RacingRegistry(dict):
         return super().get(kind, default)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: _claim's compare-and-swap (state, lock_token) matches again after a failed attempt is "
-    "re-queued, so a stale read runs the job at once, ignoring the backoff and undercounting attempts",
-)
 def test_a_stale_read_cannot_claim_a_job_retried_meanwhile(monkeypatch: pytest.MonkeyPatch) -> None:
     attempts: list[int] = []
 
