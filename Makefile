@@ -26,9 +26,9 @@ run: $(VENV)/.runtime-installed
 	DEBUG=$${DEBUG:-1} $(BIN)/daphne -b $(HOST) -p $(PORT) netcall_site.asgi:application
 
 ## test: install what is missing (Python packages, Chromium) and run code health checks and every test
-test: lint typecheck pytest
+test: lint typecheck pytest test-js
 
-lint: $(VENV)/.dev-installed
+lint: $(VENV)/.dev-installed lint-js
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
@@ -57,3 +57,21 @@ chromium:
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3 .pytest_cache .mypy_cache .ruff_cache
+
+# The SDK's checks and node tests (package.json: TypeScript, fake-indexeddb, pinned in package-lock.json);
+# the served files are native ES modules, nothing is built. Installed again whenever the lock file changes.
+.PHONY: lint-js test-js
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq nodejs npm >/dev/null; } || { echo "the SDK's checks need Node.js 20+ and npm"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## lint-js: type-check the SDK's JSDoc (static/jsconfig.json: checkJs, strict) and the event map's uses (tests/js/types/)
+lint-js: node_modules/.installed
+	node_modules/.bin/tsc --noEmit -p static/jsconfig.json
+	node_modules/.bin/tsc --noEmit -p tests/js/jsconfig.json
+
+## test-js: the SDK's unit tests in Node (tests/js/): fixers fed Chromium's own recordings and checked with PyAV,
+## SHA-256, file names, the upload loop against a tus server, the journal
+test-js: node_modules/.installed $(VENV)/.dev-installed chromium
+	NETCALL_TEST_PYTHON=$(BIN)/python node --test tests/js/

@@ -179,6 +179,31 @@ function stamp(date) {
 }
 
 /**
+ * The name a recording gets when `path` names none: `<account>-<stamp>` for a participant,
+ * `mix-<channel>-<stamp>` for the mix (recordFileName() cleans it).
+ * @param {RecordKind} kind
+ * @param {string} account whom
+ * @param {string} channelName
+ * @param {Date} date when it starts
+ * @returns {string}
+ */
+export function defaultStem(kind, account, channelName, date) {
+  return kind === 'aac' ? `mix-${channelName}-${stamp(date)}` : `${account}-${stamp(date)}`;
+}
+
+/**
+ * A file name for another container: the recorder fell back to another format before the first byte.
+ * @param {string} fileName ending in `from`
+ * @param {string} from the old extension, with its dot
+ * @param {string} to the new one
+ * @returns {string}
+ */
+export function withExtension(fileName, from, to) {
+  const stem = fileName.endsWith(from) ? fileName.slice(0, fileName.length - from.length) : fileName;
+  return `${stem}${to}`;
+}
+
+/**
  * @template T
  * @param {Promise<T>} promise
  * @param {number} ms
@@ -406,7 +431,7 @@ export class Recorder {
           : 'this browser cannot record (no MediaRecorder)',
       );
     }
-    const stem = kind === 'aac' ? `mix-${channel}-${stamp(new Date())}` : `${account}-${stamp(new Date())}`;
+    const stem = defaultStem(kind, account, channel, new Date());
     const recording = new Recording({
       key,
       kind,
@@ -519,8 +544,7 @@ export class Recorder {
       if (format !== recording.format) {
         console.info(`netcall: the recorder refused ${recording.format.mimeType} (${failure}); trying ${format.mimeType}`);
         if (format.container !== recording.format.container) {
-          const stem = recording.fileName.slice(0, recording.fileName.length - recording.format.extension.length);
-          recording.fileName = `${stem}${format.extension}`;
+          recording.fileName = withExtension(recording.fileName, recording.format.extension, format.extension);
           sink?.retarget?.({ fileName: recording.fileName, mimeType: format.mimeType });
         }
         recording.format = format;

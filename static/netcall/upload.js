@@ -600,11 +600,14 @@ export class UploadSink {
     };
   }
 
+  /** Stop sending; what was written stays in IndexedDB (all of it) for the next page to finish. */
   async abort() {
     this.#pump.fail(new Error('aborted'));
     if (this.#written === 0) {
       await this.#pump.tus.terminate();
       await this.#store.remove(this.#record.url).catch(() => {});
+    } else {
+      await this.#persisting;
     }
     this.#unlock();
   }
