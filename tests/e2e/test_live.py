@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -19,10 +18,11 @@ import pytest
 
 from recording.live.callbacks import callback_verify
 from tests.support.browser import ParticipantPage
+from tests.support.live.broadcast import EXPECTED_FILES, rtmp_listening
 from tests.support.live.media import colour_share, decode, has_tone
 from tests.support.live.receiver import CallbackReceiver
 from tests.support.media import ALICE, BOB, Participant
-from tests.support.server import DaphneServer, free_port
+from tests.support.server import DaphneServer
 
 pytestmark = pytest.mark.e2e
 
@@ -59,16 +59,8 @@ def broadcast_server(
 
 @pytest.fixture
 def rtmp_listener(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
-    port, out = free_port(), tmp_path / "received.flv"
-    process = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "support" / "live" / "rtmp_listener.py"), str(port), str(out), "120"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    yield f"rtmp://127.0.0.1:{port}/live/test", out, process
-    if process.poll() is None:
-        process.kill()
-    process.wait()
+    with rtmp_listening(tmp_path, seconds=120) as listener:
+        yield listener
 
 
 def live_join(page: ParticipantPage, server: DaphneServer, channel: str, live: dict[str, Any]) -> dict[str, Any]:
@@ -168,13 +160,7 @@ def test_host_and_cohost_broadcast_recorded_and_called_back(
 
     ended = datetime.fromisoformat(event["endedAt"])
     files = {(f["kind"], f["account"]): f for f in event["files"]}
-    assert set(files) == {
-        ("composite", None),
-        ("video", "alice"),
-        ("audio", "alice"),
-        ("video", "bob"),
-        ("audio", "bob"),
-    }
+    assert set(files) == EXPECTED_FILES
     for (kind, account), entry in files.items():
         target = tmp_path / f"{kind}-{account}.mp4"
         body = fetch(broadcast_server, entry["url"], target)

@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from recording.live.callbacks import callback_verify
 from recording.live.services import RECORDER_ACCOUNT
+from tests.support.live.broadcast import EXPECTED_FILES
 from tests.support.live.client import LiveClient
 from tests.support.live.media import colour_share, decode, has_tone
 from tests.support.live.receiver import CallbackReceiver
@@ -230,13 +231,7 @@ async def test_live_session_is_recorded_by_a_separate_worker_and_finished_by_the
     payload = json.loads(request.body)
     assert payload["channel"] == channel and payload["host"] == "alice" and payload["endReason"] == "host_left"
     files = {(f["kind"], f["account"]): f for f in payload["files"]}
-    assert set(files) == {
-        ("composite", None),
-        ("video", "alice"),
-        ("audio", "alice"),
-        ("video", "bob"),
-        ("audio", "bob"),
-    }
+    assert set(files) == EXPECTED_FILES
     for (kind, account), entry in files.items():
         assert entry["status"] == "ready", entry
         body = await asyncio.to_thread(_fetch, entry["url"].replace(PUBLIC_URL, web.url))

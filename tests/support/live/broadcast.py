@@ -5,6 +5,7 @@ receiver."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
@@ -46,18 +47,38 @@ def live_dirs(settings: Any, tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def rtmp_listener(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
-    port, out = free_port(), tmp_path / "received.flv"
+LISTENER_SCRIPT = REPO / "tests" / "support" / "live" / "rtmp_listener.py"
+# What a callback lists after a recorded broadcast of host alice and co-host bob: (kind, account).
+EXPECTED_FILES = {("composite", None), ("video", "alice"), ("audio", "alice"), ("video", "bob"), ("audio", "bob")}
+
+
+@contextlib.contextmanager
+def rtmp_listening(directory: Path, *, seconds: int) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
+    """A one-shot RTMP listener (PyAV) on a free port: (URL to push to, file it writes, its process)."""
+    port, out = free_port(), directory / "received.flv"
     process = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "support" / "live" / "rtmp_listener.py"), str(port), str(out), "90"],
+        [
+            sys.executable,
+            str(REPO / "tests" / "support" / "live" / "rtmp_listener.py"),
+            str(port),
+            str(out),
+            str(seconds),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
-    yield f"rtmp://127.0.0.1:{port}/live/test", out, process
-    if process.poll() is None:
-        process.kill()
-    process.wait()
+    try:
+        yield f"rtmp://127.0.0.1:{port}/live/test", out, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def rtmp_listener(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
+    with rtmp_listening(tmp_path, seconds=90) as listener:
+        yield listener
 
 
 @pytest.fixture
