@@ -13,7 +13,7 @@ from recording.errors import NetcallError
 from recording.names import is_valid_account, is_valid_name
 
 TOKEN_SALT = "netcall.token"
-GRANTS = ("publish", "record", "upload")
+GRANTS = ("publish", "record", "upload", "live")
 
 
 class TokenError(NetcallError):

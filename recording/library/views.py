@@ -21,7 +21,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from recording.library import services as library
 from recording.library import storage
@@ -69,7 +69,7 @@ def _forbidden(request: HttpRequest, channel: str) -> HttpResponse:
 # --- pages --------------------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 def recording_list(request: HttpRequest, channel: str) -> HttpResponse:
     """A channel's recordings. `?token=` (a join token for this channel) opens it for this browser session."""
     if not is_valid_name(channel):
@@ -120,7 +120,7 @@ def _may_delete(request: HttpRequest, token: JoinToken | None, recording: Record
     return token is not None and token.account == recording.recorder
 
 
-@require_GET
+@require_safe
 def recording_detail(request: HttpRequest, channel: str, recording_id: str) -> HttpResponse:
     allowed, token = _viewer(request, channel)
     if not allowed:
@@ -209,7 +209,7 @@ def _download_name(recording: Recording, role: str, extension: str) -> str:
     return f"{base}{suffix}.{extension}"
 
 
-@require_GET
+@require_safe
 def recording_file(request: HttpRequest, signed: str) -> HttpResponseBase:
     """One file of a recording, for whoever holds an unexpired signed link. Supports `Range`."""
     try:

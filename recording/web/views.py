@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from recording.errors import NetcallError
 from recording.names import is_valid_account, is_valid_name
@@ -18,7 +18,7 @@ from recording.web.api_errors import api_endpoint, json_object, ttl_field
 MAX_TTL = 7 * 24 * 3600
 
 
-@require_GET
+@require_safe
 def lobby(request: HttpRequest) -> HttpResponse:
     channel = request.GET.get("channel", "")
     if channel and is_valid_name(channel):
@@ -28,7 +28,7 @@ def lobby(request: HttpRequest) -> HttpResponse:
     return render(request, "lobby.html", {"guest_mode": settings.NETCALL_GUEST_MODE})
 
 
-@require_GET
+@require_safe
 def room(request: HttpRequest, channel: str) -> HttpResponse:
     """The demo call page. Takes `?token=` (minted by a backend) or, in guest mode, `?account=`."""
     if not is_valid_name(channel):
