@@ -77,7 +77,7 @@ async def _join(port: int, token: str) -> dict[str, object]:
 
 
 def test_the_readme_token_command_works_while_make_run_serves(make_run: tuple[int, psutil.Process]) -> None:
-    port, server = make_run
+    port, _server = make_run
     # Exactly the README's command, from a fresh terminal: no DEBUG, no NETCALL_SECRET_KEY.
     command = ".venv/bin/python manage.py netcall_token --account alice --channel demo"
     result = subprocess.run(command.split(), cwd=REPO_ROOT, env=_clean_env(), capture_output=True, text=True)
