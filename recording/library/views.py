@@ -229,10 +229,11 @@ def recording_file(request: HttpRequest, signed: str) -> HttpResponseBase:
     extension = name.rsplit(".", 1)[-1]
     checked = recording.status in Recording.PLAYABLE_STATUSES
     if grant.role == "transcoded":
-        content_type = ROLE_TYPES["transcoded"].get(extension, "application/octet-stream")
+        content_type = ROLE_TYPES["transcoded"].get(extension, storage.OPAQUE_TYPE)
+    elif checked:
+        content_type = storage.served_type(recording.container, has_video=bool(recording.video_codec))
     else:
-        content_type = recording.mime_type.split(";", 1)[0] if checked and recording.mime_type else ""
-        content_type = content_type or "application/octet-stream"
+        content_type = storage.OPAQUE_TYPE
     try:
         byte_range = _parse_range(request.headers.get("Range"), size)
     except ValueError:

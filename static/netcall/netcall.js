@@ -20,8 +20,11 @@ import { resumePendingUploads } from './upload.js';
 
 export { NetcallError, InvalidStateError, UnsupportedError, NotFoundError, NetcallEvent };
 
-/** Names: 1–64 characters, no control characters, no slashes (docs/protocol.md). */
-const NAME_RE = /^[^\u0000-\u001f\u007f/\\]{1,64}$/u;
+/**
+ * Names: 1–64 characters without slashes, control characters (C0, DEL, C1), format characters (bidi
+ * overrides, zero-width), line or paragraph separators (docs/protocol.md; the server applies the same rule).
+ */
+const NAME_RE = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}/\\]{1,64}$/u;
 
 /**
  * @typedef {object} Member
