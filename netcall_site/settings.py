@@ -22,6 +22,8 @@ SECRET_KEY_FROM_FILE = not env_str("NETCALL_SECRET_KEY")
 SECRET_KEY = env_str("NETCALL_SECRET_KEY") or secret_from_file(NETCALL_SECRET_KEY_FILE) or MISSING_SECRET_KEY
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Origins besides this service's own (scheme, host and port exactly) whose pages may open the WebSocket.
+NETCALL_WS_ORIGINS = env_list("NETCALL_WS_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",

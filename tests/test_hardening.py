@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 
 from recording.jobs.queue import jobs_run_pending
-from recording.models import LiveSession
+from recording.models import LiveSession, Member
 from recording.tokens import token_mint
 from tests.support.live.client import LiveClient
 from tests.support.mediafiles import write_test_media
@@ -181,3 +181,53 @@ def test_hosting_needs_the_live_grant() -> None:
     assert getattr(refused.value, "code", None) == "forbidden"
     cohost = live_request_parse({"liveEnable": True}, may_host=False, may_record=False)
     assert cohost is not None and cohost.role == "cohost"
+
+
+# --- 11. the WebSocket origin check is exact ---------------------------------------------------------
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("origin", "host", "listed", "accepted"),
+    [
+        (b"http://127.0.0.1:8000", b"127.0.0.1:8000", [], True),
+        (b"http://127.0.0.1:9999", b"127.0.0.1:8000", [], False),  # same host, another port
+        (b"https://127.0.0.1:8000", b"127.0.0.1:8000", [], False),  # another scheme
+        (b"http://localhost:8000", b"127.0.0.1:8000", [], False),  # another host
+        (b"http://127.0.0.1:8000", b"evil.example:8000", [], False),  # a Host we do not serve
+        (b"http://127.0.0.1:8000", None, [], False),
+        (b"https://app.example", b"127.0.0.1:8000", ["https://app.example"], True),
+        (b"https://app.example:8443", b"127.0.0.1:8000", ["https://app.example"], False),
+    ],
+)
+async def test_websocket_origin_must_match_exactly(
+    settings: Any, origin: bytes, host: bytes | None, listed: list[str], accepted: bool
+) -> None:
+    from channels.testing import WebsocketCommunicator
+
+    from netcall_site.asgi import application
+
+    settings.NETCALL_WS_ORIGINS = listed
+    headers = [(b"origin", origin)] + ([(b"host", host)] if host else [])
+    communicator = WebsocketCommunicator(application, "/ws/netcall/", headers=headers)
+    connected, _ = await communicator.connect()
+    assert connected is accepted
+    await communicator.disconnect()
+
+
+# --- 2. identity is the token's ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_join_claiming_another_account_than_the_tokens_is_refused() -> None:
+    client = await LiveClient.connect("alice")
+    try:
+        bobs = token_mint(account="bob", channel="demo")
+        refused = await client.request("join", token=bobs, channel="demo", account="alice")
+        assert (refused["type"], refused.get("code")) == ("error", "token_wrong_account"), refused
+        assert not await Member.objects.filter(account="bob").aexists()
+        joined = await client.request("join", token=bobs, channel="demo", account="bob")
+        assert joined["type"] == "ack" and joined["data"]["self"]["account"] == "bob"
+    finally:
+        await client.close()

@@ -64,6 +64,10 @@ class NetcallConsumer(AsyncWebsocketConsumer):
         channel = request.name_field("channel")
         if token.channel != channel:
             raise ProtocolError("token_wrong_channel", "the token is bound to another channel", request.id)
+        claimed = request.body.get("account")
+        if claimed is not None and claimed != token.account:
+            # The page would believe it is `claimed` while everyone else sees the token's account.
+            raise ProtocolError("token_wrong_account", "the token is bound to another account", request.id)
         if not token.allows("publish"):
             raise ProtocolError("forbidden", "the token does not grant 'publish'", request.id)
         media = request.body.get("media", {"audio": True, "video": True})

@@ -432,7 +432,9 @@ export class Netcall {
   /** @param {string} channelName */
   #joinFields(channelName) {
     /** @type {Record<string, unknown>} */
-    const fields = { token: this.#token, channel: channelName, media: this.#devices.media() };
+    // `account` lets the server refuse a token of someone else (token_wrong_account): the page must never
+    // believe it is an account the server does not hold.
+    const fields = { token: this.#token, channel: channelName, account: this.#account, media: this.#devices.media() };
     if (this.#live) fields.live = this.#live;
     return fields;
   }

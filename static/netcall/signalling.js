@@ -26,6 +26,7 @@ const FATAL_JOIN_CODES = new Set([
   'token_invalid',
   'token_expired',
   'token_wrong_channel',
+  'token_wrong_account',
   'forbidden',
   'room_full',
   'bad_message',
