@@ -231,3 +231,62 @@ async def test_a_join_claiming_another_account_than_the_tokens_is_refused() -> N
         assert joined["type"] == "ack" and joined["data"]["self"]["account"] == "bob"
     finally:
         await client.close()
+
+
+# --- 9. tokens stay out of URLs, and can be revoked ---------------------------------------------------
+
+
+def test_pages_take_tokens_by_post_into_an_httponly_session_that_expires_with_them(
+    client: Client, settings: Any
+) -> None:
+    settings.NETCALL_GUEST_MODE = False
+    token = token_mint(account="carol", channel="demo", ttl=600)
+    assert client.get(f"/room/demo/?token={token}").status_code == 400
+    assert client.get(f"/recordings/demo/?token={token}").status_code == 400
+    response = client.post("/room/demo/", {"token": token})
+    assert response.status_code == 302 and "token" not in response["Location"]
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert 590 <= int(cookie["max-age"]) <= 600
+    assert client.get("/room/demo/").context["config"]["account"] == "carol"
+    assert client.get("/recordings/demo/").status_code == 200  # the same session opens the library
+
+
+def test_a_revoked_token_is_refused_everywhere(client: Client, settings: Any) -> None:
+    from django.core.management import call_command
+
+    settings.NETCALL_GUEST_MODE = False
+    token = token_mint(account="carol", channel="room1", grants=("publish", "upload"))
+    assert client.post("/recordings/room1/", {"token": token}).status_code == 302
+    assert client.get("/recordings/room1/").status_code == 200
+    revoked = client.post(
+        "/api/tokens/revoke",
+        {"token": token},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+    assert revoked.status_code == 200 and revoked.json()["revoked"] is True
+    assert client.get("/recordings/room1/").status_code == 403  # the kept session token no longer opens it
+    assert client.post("/room/room1/", {"token": token}).status_code == 403
+    upload = client.post(
+        "/api/uploads/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "10", "Authorization": f"Bearer {token}"}
+    )
+    assert upload.status_code == 401 and upload.json()["error"]["code"] == "token_revoked"
+    call_command("netcall_revoke", token)  # the command says so, and does not fail, the second time
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_revoked_token_cannot_join() -> None:
+    from channels.db import database_sync_to_async
+
+    from recording.tokens import token_revoke, token_verify
+
+    token = token_mint(account="alice", channel="demo")
+    await database_sync_to_async(token_revoke)(token_verify(token), by="test")
+    client = await LiveClient.connect("alice")
+    try:
+        reply = await client.request("join", token=token, channel="demo")
+        assert (reply["type"], reply.get("code")) == ("error", "token_revoked"), reply
+    finally:
+        await client.close()

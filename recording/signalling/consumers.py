@@ -18,7 +18,7 @@ from recording.names import room_group_name
 from recording.signalling import joining, protocol, rooms
 from recording.signalling.protocol import RECORD_KINDS, ProtocolError, Request, ack, error, request_parse
 from recording.signalling.ratelimit import TokenBucket
-from recording.tokens import JoinToken, token_verify
+from recording.tokens import JoinToken, TokenError, token_revoked, token_verify
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ class NetcallConsumer(AsyncWebsocketConsumer):
         if self.member is not None:
             raise ProtocolError("already_joined", "this connection is already in a channel; leave first", request.id)
         token = token_verify(request.body.get("token"))
+        if await database_sync_to_async(token_revoked)(token):
+            raise TokenError("token_revoked", "the token has been revoked")
         channel = request.name_field("channel")
         if token.channel != channel:
             raise ProtocolError("token_wrong_channel", "the token is bound to another channel", request.id)
