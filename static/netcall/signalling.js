@@ -27,6 +27,7 @@ const FATAL_JOIN_CODES = new Set([
   'token_expired',
   'token_wrong_channel',
   'token_wrong_account',
+  'token_revoked',
   'forbidden',
   'room_full',
   'bad_message',
