@@ -40,7 +40,12 @@ import django  # noqa: E402
 django.setup()
 from recording.tokens import token_mint  # noqa: E402
 
-ORIGIN = "http://127.0.0.1"
+
+def origin_of(url: str) -> str:
+    """The page origin a browser would send for this server (the WebSocket origin check is exact)."""
+    return "http://" + url.split("://", 1)[1].split("/", 1)[0]
+
+
 LOST_AFTER = 5.0  # seconds without the echo: the round trip counts as lost
 _ids = itertools.count(1)
 
@@ -60,7 +65,7 @@ class Member:
 
 
 async def join(url: str, account: str, channel: str) -> Member:
-    ws = await connect(url, origin=ORIGIN, max_size=2**20, ping_interval=None)  # type: ignore[arg-type]
+    ws = await connect(url, origin=origin_of(url), max_size=2**20, ping_interval=None)  # type: ignore[arg-type]
     member = Member(ws, account)
     reply = await member.request("join", token=token_mint(account=account, channel=channel), channel=channel)
     assert reply["type"] == "ack", reply
@@ -161,7 +166,7 @@ async def hold_idle(url: str, count: int, *, netcall: bool, seconds: float, pid:
             member = await join(url, f"idle{index}", f"idle-room-{index // 10}")
             connections.append(member.ws)
         else:
-            connections.append(await connect(url, origin=ORIGIN, ping_interval=None))  # type: ignore[arg-type]
+            connections.append(await connect(url, origin=origin_of(url), ping_interval=None))  # type: ignore[arg-type]
 
     async def pinger(ws: ClientConnection, offset: float) -> None:
         await asyncio.sleep(offset)

@@ -9,7 +9,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "netcall_site.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
@@ -18,6 +17,7 @@ from recording.jobs.queue import start_in_process_worker  # noqa: E402
 from recording.live.services import RECORDER_CHANNEL  # noqa: E402
 from recording.live.worker import RecorderConsumer  # noqa: E402
 from recording.routing import websocket_urlpatterns  # noqa: E402
+from recording.web.origins import ExactOriginValidator  # noqa: E402
 
 if settings.SECRET_KEY == settings.MISSING_SECRET_KEY:
     raise ImproperlyConfigured("NETCALL_SECRET_KEY is not set: refusing to serve with a known signing key.")
@@ -31,7 +31,7 @@ start_in_process_worker()
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": ExactOriginValidator(URLRouter(websocket_urlpatterns)),
         # Live recorder workers: `manage.py runworker netcall-recorder` (recording/recorder_dispatch.py).
         "channel": ChannelNameRouter({RECORDER_CHANNEL: RecorderConsumer.as_asgi()}),
     }

@@ -8,16 +8,22 @@ from pathlib import Path
 import dj_database_url
 
 from netcall_site.env import env_bool, env_int, env_json, env_list, env_str
+from netcall_site.secret import secret_from_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
-# A missing key in production is reported by `manage.py check` (recording.checks) and refused by
-# netcall_site.asgi at start-up; the placeholder only keeps management commands able to say so.
+# NETCALL_SECRET_KEY, or a random key made once per install under var/ (netcall_site/secret.py). A key that
+# can be neither is reported by `manage.py check` (recording.checks) and refused by netcall_site.asgi at
+# start-up; the placeholder only keeps management commands able to say so.
 MISSING_SECRET_KEY = "netcall-secret-key-is-not-set"
-SECRET_KEY = env_str("NETCALL_SECRET_KEY") or ("insecure-dev-key-only-for-debug" if DEBUG else MISSING_SECRET_KEY)
+NETCALL_SECRET_KEY_FILE = Path(env_str("NETCALL_SECRET_KEY_FILE", str(BASE_DIR / "var" / "secret_key")))
+SECRET_KEY_FROM_FILE = not env_str("NETCALL_SECRET_KEY")
+SECRET_KEY = env_str("NETCALL_SECRET_KEY") or secret_from_file(NETCALL_SECRET_KEY_FILE) or MISSING_SECRET_KEY
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# Origins besides this service's own (scheme, host and port exactly) whose pages may open the WebSocket.
+NETCALL_WS_ORIGINS = env_list("NETCALL_WS_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",

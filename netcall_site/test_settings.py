@@ -12,3 +12,8 @@ from netcall_site.settings import *  # noqa: F403
 # DJANGO_SETTINGS_MODULE) and keep their job thread: there, pytest is not loaded.
 if "pytest" in sys.modules:
     NETCALL_JOBS_IN_PROCESS = False
+
+# The tests' RTMP listeners are on loopback, which push targets may not be by default (recording/net.py);
+# a test of that refusal sets the list empty (NETCALL_LIVE_RTMP_ALLOWED_HOSTS="" for a test server).
+if "NETCALL_LIVE_RTMP_ALLOWED_HOSTS" not in os.environ:
+    NETCALL_LIVE_RTMP_ALLOWED_HOSTS = ["127.0.0.1", "elsewhere.example"]

@@ -13,7 +13,12 @@ def netcall_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Error
     problems: list[Error | Warning] = []
     if settings.SECRET_KEY == settings.MISSING_SECRET_KEY:
         problems.append(
-            Error("NETCALL_SECRET_KEY is not set.", hint="Set it to a long random string.", id="netcall.E001")
+            Error(
+                "NETCALL_SECRET_KEY is not set and no key file could be read or made at "
+                f"{settings.NETCALL_SECRET_KEY_FILE}.",
+                hint="Set NETCALL_SECRET_KEY to a long random string, or make var/ writable.",
+                id="netcall.E001",
+            )
         )
     if settings.NETCALL_ROOM_CAPACITY < 2:
         problems.append(Error("NETCALL_ROOM_CAPACITY must be at least 2.", id="netcall.E002"))
@@ -70,3 +75,17 @@ def netcall_scale_check(app_configs: Any = None, **kwargs: Any) -> list[Error | 
             )
         )
     return problems
+
+
+@register(deploy=True)
+def netcall_secret_deploy_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """A key made on this machine signs differently from every other machine's."""
+    if not settings.SECRET_KEY_FROM_FILE:
+        return []
+    return [
+        Warning(
+            f"The signing key comes from {settings.NETCALL_SECRET_KEY_FILE}, made on this machine.",
+            hint="Set NETCALL_SECRET_KEY to the same long random string on every process of the deployment.",
+            id="netcall.W002",
+        )
+    ]

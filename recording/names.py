@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-import re
+import unicodedata
 
 MAX_NAME_LENGTH = 64
-# No control characters, no path separators: names end up in logs, group names and file metadata.
-_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f/\\]")
+# Names end up in logs, group names, file metadata and other people's screens: no path separators, no
+# control characters (C0, DEL, C1), no format characters (bidi overrides such as U+202E, zero-width
+# characters), no line or paragraph separators, no lone surrogates.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_REFUSED_CHARACTERS = frozenset("/\\")
+
+
+def _refused(character: str) -> bool:
+    return character in _REFUSED_CHARACTERS or unicodedata.category(character) in _REFUSED_CATEGORIES
 
 
 def is_valid_name(value: object) -> bool:
     return (
         isinstance(value, str)
         and 0 < len(value) <= MAX_NAME_LENGTH
-        and not _FORBIDDEN.search(value)
+        and not any(_refused(c) for c in value)
         and value.strip() == value
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -10,10 +11,11 @@ from django.conf import settings
 from django.core import signing
 
 from recording.errors import NetcallError
+from recording.models import RevokedToken
 from recording.names import is_valid_account, is_valid_name
 
 TOKEN_SALT = "netcall.token"
-GRANTS = ("publish", "record", "upload")
+GRANTS = ("publish", "record", "upload", "live")
 
 
 class TokenError(NetcallError):
@@ -28,6 +30,7 @@ class JoinToken:
     channel: str
     grants: frozenset[str]
     expires_at: int
+    id: str = ""  # what a revocation names; tokens minted before ids existed have none
 
     def allows(self, grant: str) -> bool:
         return grant in self.grants
@@ -53,7 +56,7 @@ def token_mint(
     if lifetime <= 0:
         raise ValueError("ttl must be positive")
     expires_at = int((time.time() if now is None else now) + lifetime)
-    payload = {"acc": account, "ch": channel, "grants": grant_list, "exp": expires_at}
+    payload = {"acc": account, "ch": channel, "grants": grant_list, "exp": expires_at, "id": secrets.token_hex(8)}
     return signing.dumps(payload, salt=TOKEN_SALT, compress=True)
 
 
@@ -70,9 +73,34 @@ def token_verify(token: object, *, now: float | None = None) -> JoinToken:
             channel=str(payload["ch"]),
             grants=frozenset(str(g) for g in payload["grants"]),
             expires_at=int(payload["exp"]),
+            id=str(payload.get("id", "")),
         )
     except (KeyError, TypeError, ValueError):
         raise TokenError("token_invalid", "the token's content is not valid") from None
     if parsed.expires_at <= (time.time() if now is None else now):
         raise TokenError("token_expired", "the token has expired")
     return parsed
+
+
+def token_revoked(token: JoinToken) -> bool:
+    """On the deny list (a database query: call it off the event loop)."""
+    return bool(token.id) and RevokedToken.objects.filter(token_id=token.id).exists()
+
+
+def token_check(token: object) -> JoinToken:
+    """`token_verify`, and not revoked (`token_revoked`): for every request that acts on a token."""
+    parsed = token_verify(token)
+    if token_revoked(parsed):
+        raise TokenError("token_revoked", "the token has been revoked")
+    return parsed
+
+
+def token_revoke(token: JoinToken, *, by: str) -> bool:
+    """Put the token on the deny list until it expires; False when it was already there or has no id."""
+    if not token.id:
+        return False
+    _, created = RevokedToken.objects.get_or_create(
+        token_id=token.id,
+        defaults={"account": token.account, "channel": token.channel, "expires_at": token.expires_at, "by": by},
+    )
+    return created

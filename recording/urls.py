@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.lobby, name="lobby"),
     path("room/<str:channel>/", views.room, name="room"),
     path("api/tokens", views.api_tokens, name="api-tokens"),
+    path("api/tokens/revoke", views.api_token_revoke, name="api-token-revoke"),
     # a call inside another site's iframe (recording/web/embed.py, README "Embedding")
     path("embed/", embed_views.embed_page, name="embed"),
     path("embed/embed.js", embed_views.embed_helper, name="embed-helper"),

@@ -36,6 +36,7 @@ def test_documented_deployment_passes_check_deploy(extra: dict[str, str]) -> Non
             "NETCALL_HSTS_INCLUDE_SUBDOMAINS": "1",
             "NETCALL_HSTS_PRELOAD": "1",
             "NETCALL_BEHIND_TLS_PROXY": "1",
+            "NETCALL_PUBLIC_URL": "https://call.example.org",
         }
     )
     result = subprocess.run(
@@ -49,14 +50,30 @@ def test_documented_deployment_passes_check_deploy(extra: dict[str, str]) -> Non
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_missing_secret_is_reported_not_crashed() -> None:
+def test_a_key_that_can_be_neither_set_nor_made_is_reported_not_crashed(tmp_path: Path) -> None:
+    unwritable = tmp_path / "no-such-dir"
+    unwritable.write_text("a file where a directory should be")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NETCALL_", "DJANGO_"))}
-    env["DEBUG"] = "0"
+    env.update({"DEBUG": "0", "NETCALL_SECRET_KEY_FILE": str(unwritable / "secret_key")})
     result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=REPO, env=env, capture_output=True, text=True, check=False
     )
     assert result.returncode != 0
-    assert "NETCALL_SECRET_KEY" in result.stderr + result.stdout
+    assert "netcall.E001" in result.stderr + result.stdout
+
+
+def test_without_a_set_key_one_is_made_once_and_check_deploy_says_so(tmp_path: Path) -> None:
+    key_file = tmp_path / "var" / "secret_key"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NETCALL_", "DJANGO_"))}
+    env.update({"DEBUG": "0", "NETCALL_SECRET_KEY_FILE": str(key_file)})
+    first = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert "netcall.W002" in first.stderr + first.stdout
+    key = key_file.read_text().strip()
+    assert len(key) >= 50 and key_file.stat().st_mode & 0o077 == 0  # random, and readable by its owner only
+    subprocess.run([sys.executable, "manage.py", "check"], cwd=REPO, env=env, capture_output=True, check=True)
+    assert key_file.read_text().strip() == key  # made once, then kept
 
 
 def test_recorder_workers_elsewhere_need_a_shared_channel_layer() -> None:

@@ -14,7 +14,7 @@ def test_management_command_prints_token_on_last_line(capsys: pytest.CaptureFixt
     last_line = capsys.readouterr().out.strip().splitlines()[-1]
     parsed = token_verify(last_line)
     assert (parsed.account, parsed.channel) == ("alice", "demo")
-    assert parsed.grants == frozenset({"publish", "record", "upload"})
+    assert parsed.grants == frozenset({"publish", "record", "upload", "live"})
 
 
 def test_api_mints_tokens_with_the_api_key(client: Client, settings) -> None:
@@ -78,12 +78,16 @@ def test_room_page_mints_guest_tokens_in_guest_mode(client: Client, settings) ->
 
 def test_room_page_requires_a_token_without_guest_mode(client: Client, settings) -> None:
     settings.NETCALL_GUEST_MODE = False
-    assert client.get("/room/demo/?account=alice").status_code == 403
+    asking = client.get("/room/demo/?account=alice")
+    assert asking.status_code == 200 and b'id="token-form"' in asking.content and "config" not in asking.context
     token = token_mint(account="carol", channel="demo")
-    response = client.get(f"/room/demo/?token={token}")
+    assert client.get(f"/room/demo/?token={token}").status_code == 400  # never in a URL
+    response = client.post("/room/demo/?type=audio", {"token": token}, follow=True)
     assert response.status_code == 200
+    assert response.redirect_chain == [("/room/demo/?type=audio", 302)]
     assert response.context["config"]["account"] == "carol"
-    assert client.get(f"/room/other/?token={token}").status_code == 403
+    assert response.context["config"]["type"] == "audio"
+    assert client.post("/room/other/", {"token": token}).status_code == 403
 
 
 def test_lobby_renders_a_labelled_form(client: Client, settings) -> None:

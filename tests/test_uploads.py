@@ -416,9 +416,10 @@ def test_library_pages_follow_the_token(client: Client, webm: bytes) -> None:
     recording = Recording.objects.get()
     assert client.get("/recordings/room1/").status_code == 403
     other = token_mint(account="bob", channel="room2")
-    assert client.get(f"/recordings/room1/?token={other}", follow=True).status_code == 403  # another channel
+    assert client.post("/recordings/room1/", {"token": other}).status_code == 403  # another channel
     token = token_mint(account="bob", channel="room1")
-    page = client.get(f"/recordings/room1/?token={token}", follow=True)
+    assert client.get(f"/recordings/room1/?token={token}").status_code == 400  # never in a URL
+    page = client.post("/recordings/room1/", {"token": token}, follow=True)
     assert page.status_code == 200
     assert str(recording.pk) in page.content.decode()
     detail = client.get(f"/recordings/room1/{recording.pk}/")
@@ -426,7 +427,7 @@ def test_library_pages_follow_the_token(client: Client, webm: bytes) -> None:
     assert b"Delete this recording" not in detail.content  # bob did not record it
     assert client.post(f"/recordings/room1/{recording.pk}/delete").status_code == 403
     alice = Client()
-    alice.get(f"/recordings/room1/?token={token_mint(account='alice', channel='room1')}")
+    alice.post("/recordings/room1/", {"token": token_mint(account="alice", channel="room1")})
     assert alice.post(f"/recordings/room1/{recording.pk}/delete").status_code == 302
     assert not Recording.objects.exists()
 

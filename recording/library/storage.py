@@ -47,6 +47,30 @@ EXTENSIONS = {
 }
 
 
+# What a download is served as: derived from the container the decode check found, never from what the
+# uploader claimed (a file claimed as text/html is still served as the media it is, or as bytes).
+SERVED_TYPES = {
+    "webm": ("video/webm", "audio/webm"),
+    "mkv": ("video/x-matroska", "audio/x-matroska"),
+    "mp4": ("video/mp4", "audio/mp4"),
+    "m4a": ("audio/mp4", "audio/mp4"),
+    "ogg": ("video/ogg", "audio/ogg"),
+    "mp3": ("audio/mpeg", "audio/mpeg"),
+    "wav": ("audio/wav", "audio/wav"),
+    "aac": ("audio/aac", "audio/aac"),
+    "flac": ("audio/flac", "audio/flac"),
+}
+OPAQUE_TYPE = "application/octet-stream"
+
+
+def served_type(container: str, *, has_video: bool) -> str:
+    """The Content-Type of a file whose container the decode check found (OPAQUE_TYPE if it found none)."""
+    types = SERVED_TYPES.get(container)
+    if types is None:
+        return OPAQUE_TYPE
+    return types[0] if has_video else types[1]
+
+
 def recording_storage() -> Storage:
     return storages["default"]
 

@@ -8,7 +8,6 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from typing import IO
-from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
 from django.http import (
@@ -19,20 +18,19 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from recording.library import services as library
 from recording.library import storage
 from recording.models import Recording
 from recording.names import is_valid_name
-from recording.tokens import JoinToken, TokenError, token_verify
+from recording.tokens import JoinToken, TokenError
 from recording.web.apikeys import request_is_staff
+from recording.web.page_tokens import QUERY_REFUSED, page_token, page_token_remember
 
 logger = logging.getLogger(__name__)
 
-SESSION_TOKENS = "netcall_library_tokens"
 STREAM_CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 ROLE_TYPES = {"transcoded": {"mp4": "video/mp4", "m4a": "audio/mp4"}}
@@ -42,24 +40,12 @@ API_PAGE = 100
 # --- who is asking ------------------------------------------------------------------------------------
 
 
-def _session_token(request: HttpRequest, channel: str) -> JoinToken | None:
-    """The participant's token for `channel`, if they have a valid one (checked on every request)."""
-    raw = request.session.get(SESSION_TOKENS, {}).get(channel)
-    if not raw:
-        return None
-    try:
-        token = token_verify(raw)
-    except TokenError:
-        return None
-    return token if token.channel == channel else None
-
-
 def _viewer(request: HttpRequest, channel: str) -> tuple[bool, JoinToken | None]:
     """(allowed, token): staff see everything; a participant the channels their token is for."""
     if request_is_staff(request):
         return True, None
-    token = _session_token(request, channel)
-    return token is not None, token
+    kept = page_token(request, channel)
+    return kept is not None, kept[1] if kept else None
 
 
 def _forbidden(request: HttpRequest, channel: str) -> HttpResponse:
@@ -69,24 +55,20 @@ def _forbidden(request: HttpRequest, channel: str) -> HttpResponse:
 # --- pages --------------------------------------------------------------------------------------------
 
 
-@require_GET
+@require_http_methods(["GET", "HEAD", "POST"])
 def recording_list(request: HttpRequest, channel: str) -> HttpResponse:
-    """A channel's recordings. `?token=` (a join token for this channel) opens it for this browser session."""
+    """A channel's recordings. A join token for this channel, POSTed (a form or the page's script handing
+    over a `#token=` fragment), opens it for this browser session; never in the query string."""
     if not is_valid_name(channel):
         raise Http404("no such channel")
-    presented = request.GET.get("token")
-    if presented:
+    if "token" in request.GET:
+        return render(request, "recordings/forbidden.html", {"channel": channel, "error": QUERY_REFUSED}, status=400)
+    if request.method == "POST":
         try:
-            token = token_verify(presented)
+            page_token_remember(request, request.POST.get("token"), channel)
         except TokenError:
-            token = None
-        if token is not None and token.channel == channel:
-            tokens = dict(request.session.get(SESSION_TOKENS, {}))
-            tokens[channel] = presented
-            request.session[SESSION_TOKENS] = tokens
-        query = {k: v for k, v in request.GET.items() if k != "token"}
-        url = reverse("recording-list", kwargs={"channel": channel})
-        return redirect(f"{url}?{urlencode(query)}" if query else url)  # keep tokens out of the address bar
+            return _forbidden(request, channel)
+        return redirect("recording-list", channel=channel)
     allowed, token = _viewer(request, channel)
     if not allowed:
         return _forbidden(request, channel)
@@ -120,7 +102,7 @@ def _may_delete(request: HttpRequest, token: JoinToken | None, recording: Record
     return token is not None and token.account == recording.recorder
 
 
-@require_GET
+@require_safe
 def recording_detail(request: HttpRequest, channel: str, recording_id: str) -> HttpResponse:
     allowed, token = _viewer(request, channel)
     if not allowed:
@@ -209,7 +191,7 @@ def _download_name(recording: Recording, role: str, extension: str) -> str:
     return f"{base}{suffix}.{extension}"
 
 
-@require_GET
+@require_safe
 def recording_file(request: HttpRequest, signed: str) -> HttpResponseBase:
     """One file of a recording, for whoever holds an unexpired signed link. Supports `Range`."""
     try:
@@ -229,10 +211,11 @@ def recording_file(request: HttpRequest, signed: str) -> HttpResponseBase:
     extension = name.rsplit(".", 1)[-1]
     checked = recording.status in Recording.PLAYABLE_STATUSES
     if grant.role == "transcoded":
-        content_type = ROLE_TYPES["transcoded"].get(extension, "application/octet-stream")
+        content_type = ROLE_TYPES["transcoded"].get(extension, storage.OPAQUE_TYPE)
+    elif checked:
+        content_type = storage.served_type(recording.container, has_video=bool(recording.video_codec))
     else:
-        content_type = recording.mime_type.split(";", 1)[0] if checked and recording.mime_type else ""
-        content_type = content_type or "application/octet-stream"
+        content_type = storage.OPAQUE_TYPE
     try:
         byte_range = _parse_range(request.headers.get("Range"), size)
     except ValueError:

@@ -40,3 +40,17 @@ def netcall_live_check(app_configs: Any = None, **kwargs: Any) -> list[Error | W
                 )
             )
     return problems
+
+
+@register(deploy=True)
+def netcall_public_url_deploy_check(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """`make run` sets NETCALL_PUBLIC_URL from HOST and PORT; a deployment must say where it is reached."""
+    if settings.NETCALL_PUBLIC_URL:
+        return []
+    return [
+        Warning(
+            "NETCALL_PUBLIC_URL is not set: links in callbacks cannot name the address this service is reached at.",
+            hint="Set it to the public origin, e.g. https://call.example.org.",
+            id="netcall.W071",
+        )
+    ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from recording.live import dispatch
-from recording.live.services import LiveJoin, LiveRequest, live_ack, live_join, live_request_parse
+from recording.live.services import LiveJoin, LiveRequest, live_ack, live_join, live_request_parse, rtmp_target_check
 from recording.signalling import protocol
 from recording.signalling.joining import Broadcast
 from recording.signalling.rooms import JoinRequest, JoinResult
@@ -18,10 +18,12 @@ class LiveJoinExtension:
     field = "live"
 
     def parse(self, value: object, token: JoinToken) -> LiveRequest | None:
-        return live_request_parse(value, may_record=token.allows("record"))
+        return live_request_parse(value, may_host=token.allows("live"), may_record=token.allows("record"))
 
     def join(self, request: JoinRequest, parsed: object) -> JoinResult:
         assert parsed is None or isinstance(parsed, LiveRequest)
+        if parsed is not None and parsed.rtmp_url:
+            rtmp_target_check(parsed.rtmp_url)  # resolves the name: here in the database thread, not the loop
         return live_join(join=request, request=parsed)
 
     async def joined(self, result: JoinResult, *, layer: Any, broadcast: Broadcast) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from recording.models import Member, Recording, Room
 from recording.models.live import LiveFile, LiveSession
+from recording.net import TargetRefused, target_addresses
 from recording.signalling.rooms import (
     Departure,
     JoinRequest,
@@ -44,6 +45,7 @@ RECORDER_ACCOUNT = "#recorder"
 RECORDER_CHANNEL = "netcall-recorder"
 MAX_RTMP_URL_LENGTH = 1024
 RTMP_SCHEMES = ("rtmp", "rtmps")
+RTMP_DEFAULT_PORTS = {"rtmp": 1935, "rtmps": 443}
 
 
 @dataclass(frozen=True)
@@ -73,19 +75,33 @@ def _rtmp_url_check(value: object) -> str:
         raise RoomError("bad_rtmp_url", "'rtmpUrl' must not contain spaces or control characters")
     try:
         parts = urlsplit(value)
-        port = parts.port
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number in range)
     except ValueError:
         raise RoomError("bad_rtmp_url", "'rtmpUrl' is not a valid URL") from None
     if parts.scheme.lower() not in RTMP_SCHEMES or not parts.hostname:
         raise RoomError("bad_rtmp_url", "'rtmpUrl' must be an rtmp:// or rtmps:// URL with a host")
-    del port
-    allowed = [h.lower() for h in settings.NETCALL_LIVE_RTMP_ALLOWED_HOSTS]
-    if allowed and parts.hostname.lower() not in allowed:
-        raise RoomError("bad_rtmp_url", f"pushing to {parts.hostname!r} is not allowed on this server")
     return value
 
 
-def live_request_parse(value: object, *, may_record: bool) -> LiveRequest | None:
+def rtmp_endpoint(url: str) -> tuple[str, int]:
+    """(host, port) an rtmp:// or rtmps:// URL connects to."""
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or RTMP_DEFAULT_PORTS[parts.scheme.lower()]
+
+
+def rtmp_target_check(url: str) -> None:
+    """Refuse a push target that resolves to a non-public address (recording/net.py), unless listed in
+    NETCALL_LIVE_RTMP_ALLOWED_HOSTS. Resolves the name: call it off the event loop. The host is told a
+    generic code only; what was refused goes to the log."""
+    host, port = rtmp_endpoint(url)
+    try:
+        target_addresses(host, port, allowed_hosts=settings.NETCALL_LIVE_RTMP_ALLOWED_HOSTS)
+    except TargetRefused as exc:
+        logger.warning("Refused RTMP target %r: %s", host, exc)
+        raise RoomError("bad_rtmp_url", "pushing to this address is not allowed on this server") from None
+
+
+def live_request_parse(value: object, *, may_host: bool, may_record: bool) -> LiveRequest | None:
     """Validate a join's `live` object `{liveEnable, rtmpUrl, rtmpRecord}`; None when not live."""
     if value is None:
         return None
@@ -104,6 +120,8 @@ def live_request_parse(value: object, *, may_record: bool) -> LiveRequest | None
         # A co-host's rtmpRecord is ignored: the host's join decides whether the session is recorded.
         return LiveRequest(role=Member.Role.COHOST, rtmp_url=None, record=False)
     url = _rtmp_url_check(url)
+    if not may_host:
+        raise RoomError("forbidden", "the token does not grant 'live' (needed to host a broadcast with rtmpUrl)")
     if record and not may_record:
         raise RoomError("forbidden", "the token does not grant 'record' (needed for rtmpRecord)")
     return LiveRequest(role=Member.Role.HOST, rtmp_url=url, record=record)

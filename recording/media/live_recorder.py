@@ -90,6 +90,7 @@ def pipeline_config(*, rtmp_url: str | None, record: bool) -> PipelineConfig:
         rtmp_retry_max=float(settings.NETCALL_LIVE_RTMP_RETRY_MAX_SECONDS),
         rtmp_stall_seconds=float(settings.NETCALL_LIVE_RTMP_STALL_SECONDS),
         rtmp_give_up_seconds=float(settings.NETCALL_LIVE_RTMP_GIVE_UP_SECONDS),
+        rtmp_allowed_hosts=tuple(settings.NETCALL_LIVE_RTMP_ALLOWED_HOSTS),
     )
 
 
@@ -370,7 +371,9 @@ class LiveRecorder:
                 recording=self.record,
                 attempt=state.attempt,
                 retryIn=state.retry_in,
-                error=state.error or None,
+                # The host learns that the target is unreachable, never how (open, closed or filtered
+                # ports would tell a prober what is there); the cause is in the log and the admin.
+                error="rtmp_unreachable" if state.error else None,
             )
         )
 

@@ -39,6 +39,7 @@ class PipelineConfig:
     rtmp_retry_max: float = 30.0
     rtmp_stall_seconds: float = 10.0
     rtmp_give_up_seconds: float = 0.0
+    rtmp_allowed_hosts: tuple[str, ...] = ()
 
 
 class LivePipeline:
@@ -110,6 +111,7 @@ class LivePipeline:
                     audio=encoder.audio,
                     on_state=self._on_push_state,
                     retry_max=self.config.rtmp_retry_max,
+                    allowed_hosts=self.config.rtmp_allowed_hosts,
                     stall_seconds=self.config.rtmp_stall_seconds,
                     give_up_seconds=self.config.rtmp_give_up_seconds,
                     name=self._name,

@@ -84,9 +84,11 @@ class RtmpPusher:
         retry_max: float = 30.0,
         stall_seconds: float = 10.0,
         give_up_seconds: float = 0.0,
+        allowed_hosts: tuple[str, ...] = (),
         name: str = "",
     ) -> None:
         self.url = url
+        self._allowed_hosts = allowed_hosts
         self._templates = {"video": video, "audio": audio}
         self._on_state = on_state
         self._retry_max, self._stall, self._give_up = retry_max, stall_seconds, give_up_seconds
@@ -189,7 +191,7 @@ class RtmpPusher:
         self._child_error = ""
         self._started_at = time.monotonic()
         child = subprocess.Popen(
-            [sys.executable, "-m", "recording.media.rtmp_relay", self.url],
+            [sys.executable, "-m", "recording.media.rtmp_relay", self.url, *self._allowed_hosts],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -266,6 +268,8 @@ class RtmpPusher:
                 self._connected.set()
             elif line.startswith("error:"):
                 self._child_error = line[6:].strip()[:500]
+            elif line.startswith("refused:"):
+                self._child_error = "refused " + line[8:].strip()[:500]
 
     def _kill_child(self) -> None:
         child = self._child

@@ -4,6 +4,7 @@ from recording.models.jobs import Job
 from recording.models.library import Recording
 from recording.models.live import CallbackDelivery, LiveFile, LiveSession
 from recording.models.rooms import Member, RecordNotice, Room
+from recording.models.tokens import RevokedToken
 from recording.models.uploads import Upload
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "Member",
     "RecordNotice",
     "Recording",
+    "RevokedToken",
     "Room",
     "Upload",
 ]

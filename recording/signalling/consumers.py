@@ -18,7 +18,7 @@ from recording.names import room_group_name
 from recording.signalling import joining, protocol, rooms
 from recording.signalling.protocol import RECORD_KINDS, ProtocolError, Request, ack, error, request_parse
 from recording.signalling.ratelimit import TokenBucket
-from recording.tokens import JoinToken, token_verify
+from recording.tokens import JoinToken, TokenError, token_revoked, token_verify
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +61,15 @@ class NetcallConsumer(AsyncWebsocketConsumer):
         if self.member is not None:
             raise ProtocolError("already_joined", "this connection is already in a channel; leave first", request.id)
         token = token_verify(request.body.get("token"))
+        if await database_sync_to_async(token_revoked)(token):
+            raise TokenError("token_revoked", "the token has been revoked")
         channel = request.name_field("channel")
         if token.channel != channel:
             raise ProtocolError("token_wrong_channel", "the token is bound to another channel", request.id)
+        claimed = request.body.get("account")
+        if claimed is not None and claimed != token.account:
+            # The page would believe it is `claimed` while everyone else sees the token's account.
+            raise ProtocolError("token_wrong_account", "the token is bound to another account", request.id)
         if not token.allows("publish"):
             raise ProtocolError("forbidden", "the token does not grant 'publish'", request.id)
         media = request.body.get("media", {"audio": True, "video": True})

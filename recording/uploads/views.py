@@ -21,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from recording.errors import NetcallError
 from recording.library import services as library
 from recording.models import Upload
-from recording.tokens import JoinToken, token_verify
+from recording.tokens import JoinToken, token_check
 from recording.uploads import recordings, tus
 from recording.uploads.services import upload_append, upload_create, upload_get, upload_terminate
 from recording.uploads.tus import TusError
@@ -82,7 +82,7 @@ def _token(request: HttpRequest) -> JoinToken:
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise TusError("token_missing", "an 'Authorization: Bearer <join token>' header is required", status=401)
-    token = token_verify(presented.strip())
+    token = token_check(presented.strip())
     if not token.allows("upload"):
         raise TusError("forbidden", "the token lacks the 'upload' grant", status=403)
     return token

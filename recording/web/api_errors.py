@@ -29,12 +29,14 @@ def api_endpoint(*methods: str) -> Callable[[View], View]:
 
     The API key is checked before anything else is read (405 for a wrong method comes first, as before)."""
 
+    allowed = (*methods, "HEAD") if "GET" in methods else methods  # HEAD wherever GET: Django drops the body
+
     def decorate(view: View) -> View:
         @csrf_exempt  # authenticated by the API key header, never by cookies
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             try:
-                if request.method not in methods:
+                if request.method not in allowed:
                     raise NetcallError("method_not_allowed", f"use {' or '.join(methods)}", status=405)
                 if not request_has_api_key(request):
                     raise NetcallError("unauthorized", UNAUTHORIZED_MESSAGE, status=401)
@@ -42,7 +44,7 @@ def api_endpoint(*methods: str) -> Callable[[View], View]:
             except NetcallError as exc:
                 response = error_response(exc)
                 if exc.status == 405:
-                    response["Allow"] = ", ".join(methods)
+                    response["Allow"] = ", ".join(allowed)
                 return response
 
         return wrapper

@@ -10,14 +10,14 @@ from django.contrib.staticfiles import finders
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from recording.web.security_headers import embed_origins, embeddable
 
 HELPER_STATIC_PATH = "netcall/embed.js"
 
 
-@require_GET
+@require_safe
 @embeddable
 def embed_page(request: HttpRequest) -> HttpResponse:
     """GET /embed/: only the call, sized to its frame; driven by the host page over postMessage."""
@@ -25,7 +25,7 @@ def embed_page(request: HttpRequest) -> HttpResponse:
     return render(request, "embed.html", {"config": config})
 
 
-@require_GET
+@require_safe
 def embed_helper(request: HttpRequest) -> HttpResponse:
     """GET /embed/embed.js: static/netcall/embed.js with CORS, so that a host page on another origin can
     `import` it as a module straight from this server (module scripts are fetched with CORS)."""

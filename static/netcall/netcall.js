@@ -25,8 +25,11 @@ export { NetcallError, InvalidStateError, UnsupportedError, NotFoundError, Netca
 
 /** @typedef {import('./events.js').NetcallEventMap} NetcallEventMap */
 
-/** Names: 1–64 characters, no control characters, no slashes (docs/protocol.md). */
-const NAME_RE = /^[^\u0000-\u001f\u007f/\\]{1,64}$/u;
+/**
+ * Names: 1–64 characters without slashes, control characters (C0, DEL, C1), format characters (bidi
+ * overrides, zero-width), line or paragraph separators (docs/protocol.md; the server applies the same rule).
+ */
+const NAME_RE = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}/\\]{1,64}$/u;
 
 /**
  * @typedef {object} Member
@@ -442,7 +445,9 @@ export class Netcall {
   /** @param {string} channelName */
   #joinFields(channelName) {
     /** @type {Record<string, unknown>} */
-    const fields = { token: this.#token, channel: channelName, media: this.#devices.media() };
+    // `account` lets the server refuse a token of someone else (token_wrong_account): the page must never
+    // believe it is an account the server does not hold.
+    const fields = { token: this.#token, channel: channelName, account: this.#account, media: this.#devices.media() };
     if (this.#live) fields.live = this.#live;
     return fields;
   }

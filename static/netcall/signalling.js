@@ -26,6 +26,8 @@ const FATAL_JOIN_CODES = new Set([
   'token_invalid',
   'token_expired',
   'token_wrong_channel',
+  'token_wrong_account',
+  'token_revoked',
   'forbidden',
   'room_full',
   'bad_message',

@@ -134,7 +134,7 @@ class RemoteLiveClient(LiveClient):
     @classmethod
     async def open(cls, server: DaphneServer, account: str, channel: str) -> RemoteLiveClient:
         url = server.url.replace("http://", "ws://") + "/ws/netcall/"
-        ws = await connect(url, origin="http://127.0.0.1", ping_interval=None)  # type: ignore[arg-type]
+        ws = await connect(url, origin=server.url, ping_interval=None)  # type: ignore[arg-type]
         client = cls(account, _WebSocket(ws))  # type: ignore[arg-type]
         client.token = await asyncio.to_thread(server.mint_token, account, channel)
         return client

@@ -82,7 +82,7 @@ def test_recording_uploads_while_it_runs_and_arrives_identical(
         assert container.duration is not None and container.duration / av.time_base > 2.0
     # listed in the library, and the detail page plays it (seekable: the player knows the duration)
     token = upload_server.mint_token("alice", "upl-1")
-    page.page.goto(f"{upload_server.url}/recordings/upl-1/?token={token}")
+    page.page.goto(f"{upload_server.url}/recordings/upl-1/#token={token}")
     page.page.wait_for_selector(f"tr[data-recording='{result['recordingId']}']")
     page.page.click(f"tr[data-recording='{result['recordingId']}'] a")
     duration = page.page.wait_for_function(

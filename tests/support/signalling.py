@@ -12,6 +12,8 @@ from netcall_site.asgi import application
 from recording.tokens import token_mint
 
 _ids = itertools.count(1)
+# A browser on the page this server serves: the origin check compares scheme, host and port.
+HOST, ORIGIN = b"127.0.0.1:8000", b"http://127.0.0.1:8000"
 
 
 class Client:
@@ -20,7 +22,9 @@ class Client:
 
     @classmethod
     async def connect(cls, origin: bytes = b"http://127.0.0.1:8000") -> Client:
-        communicator = WebsocketCommunicator(application, "/ws/netcall/", headers=[(b"origin", origin)])
+        communicator = WebsocketCommunicator(
+            application, "/ws/netcall/", headers=[(b"origin", origin), (b"host", HOST)]
+        )
         connected, _ = await communicator.connect()
         assert connected
         return cls(communicator)

@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--account", required=True)
         parser.add_argument("--channel", required=True)
         parser.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default NETCALL_TOKEN_TTL)")
-        parser.add_argument("--grants", default=",".join(GRANTS), help="comma list of publish,record,upload")
+        parser.add_argument("--grants", default=",".join(GRANTS), help="comma list of publish,record,upload,live")
 
     def handle(self, *args: Any, **options: Any) -> None:
         grants = [g for g in options["grants"].split(",") if g]

@@ -19,6 +19,8 @@ from recording.tokens import token_mint
 from tests.support.live.media import ColourTrack, ToneTrack
 
 _ids = itertools.count(1)
+# A browser on the page this server serves: the origin check compares scheme, host and port.
+HOST, ORIGIN = b"127.0.0.1:8000", b"http://127.0.0.1:8000"
 Frame = dict[str, Any]
 
 
@@ -34,7 +36,7 @@ class LiveClient:
 
     @classmethod
     async def connect(cls, account: str) -> LiveClient:
-        ws = WebsocketCommunicator(application, "/ws/netcall/", headers=[(b"origin", b"http://127.0.0.1:8000")])
+        ws = WebsocketCommunicator(application, "/ws/netcall/", headers=[(b"origin", ORIGIN), (b"host", HOST)])
         connected, _ = await ws.connect()
         assert connected
         return cls(account, ws)
