@@ -23,7 +23,7 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 ## run: serve the embedded default (SQLite, in-memory channel layer, one process) at http://$(HOST):$(PORT)
 run: $(VENV)/.runtime-installed
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
-	DEBUG=$${DEBUG:-1} $(BIN)/daphne -b $(HOST) -p $(PORT) netcall_site.asgi:application
+	DEBUG=$${DEBUG:-1} $(BIN)/python -m netcall_site.serve --host $(HOST) --port $(PORT)
 
 ## test: install what is missing (Python packages, Chromium) and run code health checks and every test
 test: lint typecheck pytest
