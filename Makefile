@@ -20,6 +20,11 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 
+# The npm packages of package.json (tus-js-client for the upload tests), exactly as package-lock.json pins them.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## run: serve the embedded default (SQLite, in-memory channel layer, one process) at http://$(HOST):$(PORT)
 run: $(VENV)/.runtime-installed
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
@@ -36,11 +41,11 @@ lint: $(VENV)/.dev-installed
 typecheck: $(VENV)/.dev-installed
 	DEBUG=1 $(BIN)/mypy .
 
-pytest: $(VENV)/.dev-installed chromium
+pytest: $(VENV)/.dev-installed node_modules/.installed chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-postgres: the test suite against PostgreSQL (DATABASE_URL, default the local server)
-test-postgres: $(VENV)/.dev-installed chromium
+test-postgres: $(VENV)/.dev-installed node_modules/.installed chromium
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/netcall} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: every benchmark beside its baseline (long: tens of minutes); figures go to docs/performance.md by hand
@@ -56,4 +61,4 @@ chromium:
 	@scripts/ensure-chromium.sh $(BIN)/python
 
 clean:
-	rm -rf $(VENV) var/*.sqlite3 .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules var/*.sqlite3 .pytest_cache .mypy_cache .ruff_cache
