@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import threading
 import time
 import uuid
@@ -81,6 +82,29 @@ class _RunningDigests:
 
 
 _digests = _RunningDigests(RUNNING_DIGESTS)
+
+
+class _BackgroundHash:
+    """Feeds a hash from a thread of its own, so hashing a body overlaps receiving and writing it (hashlib
+    releases the GIL). At most `depth` pieces wait; `result()` waits for the last and returns the hash."""
+
+    def __init__(self, digest: hashlib._Hash, depth: int = 4) -> None:
+        self._digest = digest
+        self._pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, name="netcall-upload-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (piece := self._pieces.get()) is not None:
+            self._digest.update(piece)
+
+    def update(self, data: bytes) -> None:
+        self._pieces.put(data)
+
+    def result(self) -> hashlib._Hash:
+        self._pieces.put(None)
+        self._thread.join()
+        return self._digest
 
 
 def upload_sha256(upload_id: uuid.UUID, length: int) -> str:
@@ -285,7 +309,8 @@ def _write_body(
 ) -> tuple[int, hashlib._Hash | None]:
     path = staging_path(upload_id)
     hasher = checksum.new_hash() if checksum else None
-    digest = _digests.take(upload_id, offset)
+    running = _digests.take(upload_id, offset)
+    digest = _BackgroundHash(running) if running is not None else None
     lock_seconds = settings.NETCALL_UPLOAD_LOCK_SECONDS
     written = 0
     since_renew = 0
@@ -327,15 +352,19 @@ def _write_body(
             handle.flush()
             os.fsync(handle.fileno())
         except _LeaseLost:
+            if digest is not None:
+                digest.result()
             raise  # the file is another request's now: leave it alone
         except BaseException:
             # Refused (413, 460) or broken: none of this body counts. A body that merely ended early
             # (the stream returned EOF: the client went away) is not an error and keeps its bytes.
+            if digest is not None:
+                digest.result()
             handle.seek(offset)
             handle.truncate()
             handle.flush()
             raise
-    return written, digest
+    return written, digest.result() if digest is not None else None
 
 
 def upload_complete(*, upload_id: uuid.UUID) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, TypeVar, cast
@@ -38,63 +39,101 @@ T = TypeVar("T")
 PATH_PREFIX = "/api/uploads/"
 MAX_CONCURRENT_REQUESTS = 64  # upload requests served at once; more wait (their bodies unread) for a thread
 SHORT_READ_SECONDS = 1.0  # a read returns what it has after this long, so a slow client's bytes are written
+READ_AHEAD_BYTES = 4 * 1024 * 1024  # received ahead of the writer, per request
 
 
 class ReceiveStream:
     """A request body read from the ASGI `receive` callable by a thread other than the event loop's.
 
-    `read(size)` blocks that thread until `size` bytes, the end of the body, or (with some bytes in hand)
-    `SHORT_READ_SECONDS` have passed, and returns them; at most `size` bytes plus one ASGI message are held.
-    A client that goes away, or sends nothing for `idle_timeout` seconds, ends the body: the bytes that came
-    before count (tus keeps them), the rest never arrives."""
+    Nothing is received before the first `read()`: a request refused from its headers leaves its body
+    unread. From then on a task on the event loop keeps receiving ahead into a buffer of at most
+    `READ_AHEAD_BYTES` (plus one ASGI message), so the network and the disk work at the same time;
+    while the buffer is full it stops receiving and the server stops reading the socket (back-pressure).
+    `read(size)` blocks the calling thread until `size` bytes, the end of the body, or (with some bytes in
+    hand) `SHORT_READ_SECONDS` have passed. A client that goes away, or sends nothing for `idle_timeout`
+    seconds, ends the body: the bytes that came before count (tus keeps them), the rest never arrives."""
 
     def __init__(self, receive: Receive, loop: asyncio.AbstractEventLoop, *, idle_timeout: float) -> None:
         self._receive = receive
         self._loop = loop
         self._idle_timeout = idle_timeout
-        self._pending = b""
-        self._more = True
+        self._parts: deque[bytes] = deque()
+        self._held = 0
+        self._ended = False
+        self._pump: asyncio.Task[None] | None = None
+        self._arrived: asyncio.Event | None = None  # set when bytes come or the body ends
+        self._drained: asyncio.Event | None = None  # set when the reader took bytes
         self.disconnected = False
         self.stalled = False
 
     def read(self, size: int = -1, /) -> bytes:
-        if not self._more and not self._pending:
+        if self._ended and not self._held:
             return b""
-        return asyncio.run_coroutine_threadsafe(self._read(size), self._loop).result()
+        return asyncio.run_coroutine_threadsafe(self._take(size), self._loop).result()
 
     def close(self) -> None:
-        self._pending = b""
+        self._parts.clear()
+        self._held = 0
+        if self._pump is not None:
+            self._loop.call_soon_threadsafe(self._pump.cancel)
 
-    async def _read(self, size: int) -> bytes:
-        parts = [self._pending] if self._pending else []
-        held = len(self._pending)
-        self._pending = b""
+    async def _run_pump(self) -> None:
+        assert self._arrived is not None and self._drained is not None
+        try:
+            while not self._ended:
+                while self._held >= READ_AHEAD_BYTES:
+                    self._drained.clear()
+                    await self._drained.wait()
+                try:
+                    async with asyncio.timeout(self._idle_timeout):
+                        message = await self._receive()
+                except TimeoutError:
+                    self.stalled, self._ended = True, True
+                    logger.info("Upload request body stalled for %.0f s: ended there", self._idle_timeout)
+                    break
+                if message["type"] == "http.disconnect":
+                    self.disconnected, self._ended = True, True
+                    break
+                body = message.get("body", b"")
+                if body:
+                    self._parts.append(body)
+                    self._held += len(body)
+                self._ended = not message.get("more_body", False)
+                self._arrived.set()
+        finally:
+            self._ended = True
+            self._arrived.set()
+
+    async def _take(self, size: int) -> bytes:
+        if self._pump is None:
+            self._arrived, self._drained = asyncio.Event(), asyncio.Event()
+            self._pump = asyncio.create_task(self._run_pump())
+        assert self._arrived is not None and self._drained is not None
         started = self._loop.time()
-        while self._more and (size < 0 or held < size):
+        while not self._ended and (size < 0 or self._held < size):
             waited = self._loop.time() - started
-            if held and waited >= SHORT_READ_SECONDS:
-                break
-            timeout = SHORT_READ_SECONDS - waited if held else self._idle_timeout
+            if self._held and waited >= SHORT_READ_SECONDS:
+                break  # hand over what came; a slow client's bytes are written as they trickle in
+            self._arrived.clear()
             try:
-                message = await asyncio.wait_for(self._receive(), timeout)
+                async with asyncio.timeout(SHORT_READ_SECONDS - waited if self._held else None):
+                    await self._arrived.wait()
             except TimeoutError:
-                if held:
-                    break  # return what came; the next read waits again
-                self.stalled, self._more = True, False
-                logger.info("Upload request body stalled for %.0f s: ended there", self._idle_timeout)
                 break
-            if message["type"] == "http.disconnect":
-                self.disconnected, self._more = True, False
-                break
-            body = message.get("body", b"")
-            if body:
-                parts.append(body)
-                held += len(body)
-            self._more = bool(message.get("more_body", False))
-        data = b"".join(parts)
-        if size >= 0 and len(data) > size:
-            data, self._pending = data[:size], data[size:]
-        return data
+        wanted = self._held if size < 0 else min(size, self._held)
+        out: list[bytes] = []
+        taken = 0
+        while taken < wanted:
+            part = self._parts.popleft()
+            if taken + len(part) > wanted:
+                keep = wanted - taken
+                part, rest = part[:keep], part[keep:]
+                self._parts.appendleft(rest)
+            out.append(part)
+            taken += len(part)
+        self._held -= taken
+        self._drained.set()
+        return b"".join(out)
 
 
 class UploadsApplication:

@@ -208,3 +208,14 @@ def test_cut_patch_keeps_what_arrived_and_the_client_completes_from_there(server
     assert rest.offset == offset  # it starts where the server is, not at 0
     rest.upload()
     assert head(url, token)["Netcall-Recording-Sha256"] == file_sha256(source)
+
+
+def test_other_endpoints_cap_their_bodies(server: DaphneServer) -> None:
+    """POST /api/tokens with 2 MiB: 413 `body_too_large` from the server itself, the body unread."""
+    request = RawRequest(server.port, "POST", "/api/tokens", {"Content-Length": str(2 * MIB)})
+    try:
+        response = request.response(timeout=30)
+        assert response.status == 413
+        assert json.loads(response.read())["error"]["code"] == "body_too_large"
+    finally:
+        request.close()
