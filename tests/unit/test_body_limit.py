@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import MutableMapping
 from typing import Any
 
 from recording.web.body_limit import RequestBodyLimit
@@ -21,8 +22,8 @@ def run(limit: int, headers: list[tuple[bytes, bytes]], bodies: list[bytes]) -> 
         body = bodies[given - 1] if given <= len(bodies) else b""
         return {"type": "http.request", "body": body, "more_body": given < len(bodies)}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     async def app(scope: Any, receive: Any, send: Any) -> None:  # reads the whole body, as Django does
         nonlocal seen
