@@ -24,7 +24,7 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime-installed
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} NETCALL_PUBLIC_URL=$${NETCALL_PUBLIC_URL:-http://$(HOST):$(PORT)} \
-		$(BIN)/daphne -b $(HOST) -p $(PORT) netcall_site.asgi:application
+		$(BIN)/python -m netcall_site.serve --host $(HOST) --port $(PORT)
 
 ## test: install what is missing (Python packages, Chromium) and run code health checks and every test
 test: lint typecheck pytest test-js
@@ -37,11 +37,11 @@ lint: $(VENV)/.dev-installed lint-js
 typecheck: $(VENV)/.dev-installed
 	DEBUG=1 $(BIN)/mypy .
 
-pytest: $(VENV)/.dev-installed chromium
+pytest: $(VENV)/.dev-installed node_modules/.installed chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-postgres: the test suite against PostgreSQL (DATABASE_URL, default the local server)
-test-postgres: $(VENV)/.dev-installed chromium
+test-postgres: $(VENV)/.dev-installed node_modules/.installed chromium
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/netcall} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: every benchmark beside its baseline (long: tens of minutes); figures go to docs/performance.md by hand
@@ -57,9 +57,10 @@ chromium:
 	@scripts/ensure-chromium.sh $(BIN)/python
 
 clean:
-	rm -rf $(VENV) var/*.sqlite3 .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules var/*.sqlite3 .pytest_cache .mypy_cache .ruff_cache
 
-# The SDK's checks and node tests (package.json: TypeScript, fake-indexeddb, pinned in package-lock.json);
+# The npm packages of package.json (TypeScript, fake-indexeddb, tus-js-client for the upload tests), exactly
+# as package-lock.json pins them. The SDK's checks and node tests use them;
 # the served files are native ES modules, nothing is built. Installed again whenever the lock file changes.
 .PHONY: lint-js test-js
 node_modules/.installed: package.json package-lock.json

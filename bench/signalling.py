@@ -7,7 +7,9 @@
    server CPU seconds per minute and resident memory; baseline: a bare ASGI WebSocket app under Daphne
    holding the same connections with the same pings.
 
-Run: `.venv/bin/python -m bench.signalling [--quick] [--database-url postgres://...]`; prints a Markdown table.
+Run: `.venv/bin/python -m bench.signalling [--quick] [--database-url postgres://...] [--servers netcall,daphne]
+[--round-trips-only]`; prints a Markdown table. The server is started as `make run` starts it (uvicorn);
+`--servers netcall,daphne` measures the round trips under each, stock Daphne on the same application too.
 """
 
 from __future__ import annotations
@@ -188,63 +190,72 @@ async def hold_idle(url: str, count: int, *, netcall: bool, seconds: float, pid:
     return cpu * 60 / seconds, rss
 
 
-async def main(quick: bool, database_url: str | None) -> None:
+async def main(quick: bool, database_url: str | None, servers: list[str], round_trips_only: bool) -> None:
     samples = 100 if quick else 500
     idle_counts = [200] if quick else [1000, 5000]
     idle_seconds = 10 if quick else 30
     rows: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_daphne(
-            Path(tmp) / "netcall",
-            {
-                "NETCALL_ROOM_CAPACITY": "64",
-                "NETCALL_LOG_LEVEL": "WARNING",
-                # A and B send a frame per round trip, ~400/s: above the default limit of 200/s per connection
-                "NETCALL_MAX_MESSAGES_PER_SECOND": "5000",
-                **({"DATABASE_URL": database_url} if database_url else {}),
-            },
-        )
-        try:
-            async with echo_server() as echo_port:
-                for size in (5, 50):
-                    print(f"round trips, room of {size} ...", file=sys.stderr, flush=True)
-                    ours = await relayed_round_trips(server.url, size, samples)
-                    base = await echo_round_trips(echo_port, samples)
-                    for q, name in ((0.5, "p50"), (0.99, "p99")):
-                        mine, theirs = percentile(ours, q), percentile(base, q)
-                        rows.append(
-                            f"| relayed round trip, room of {size}, {name} | {mine:.2f} ms | "
-                            f"{theirs:.2f} ms (websockets echo) | {mine / theirs:.1f}x |"
-                        )
-            for count in idle_counts:
-                print(f"idle, {count} members ...", file=sys.stderr, flush=True)
-                cpu, rss = await hold_idle(
-                    server.url.replace("http", "ws") + "/ws/netcall/",
-                    count,
-                    netcall=True,
-                    seconds=idle_seconds,
-                    pid=server.process.pid,
-                )
-                bare = start_daphne_bare(Path(tmp) / f"bare{count}")
-                try:
-                    bare_cpu, bare_rss = await hold_idle(
-                        f"ws://127.0.0.1:{bare[1]}/", count, netcall=False, seconds=idle_seconds, pid=bare[0].pid
-                    )
-                finally:
-                    bare[0].terminate()
-                    bare[0].wait()
-                rows.append(
-                    f"| idle, {count} members: server CPU | {cpu:.2f} s/min | {bare_cpu:.2f} s/min (bare ASGI) | "
-                    f"{cpu / max(bare_cpu, 1e-3):.1f}x |"
-                )
-                rows.append(
-                    f"| idle, {count} members: server RSS | {rss:.0f} MiB | {bare_rss:.0f} MiB (bare ASGI) | "
-                    f"{rss / bare_rss:.1f}x |"
-                )
-        finally:
-            server.stop()
+        for index, kind in enumerate(servers):
+            server = start_daphne(
+                Path(tmp) / f"netcall-{kind}",
+                {
+                    "NETCALL_ROOM_CAPACITY": "64",
+                    "NETCALL_LOG_LEVEL": "WARNING",
+                    "NETCALL_SERVER_LOG_LEVEL": "warning",
+                    # A and B send a frame per round trip, ~400/s: above the default limit of 200/s per connection
+                    "NETCALL_MAX_MESSAGES_PER_SECOND": "5000",
+                    **({"DATABASE_URL": database_url} if database_url else {}),
+                },
+                server=kind,
+            )
+            label = "" if len(servers) == 1 else f" ({'uvicorn' if kind == 'netcall' else 'Daphne'})"
+            try:
+                async with echo_server() as echo_port:
+                    for size in (5, 50):
+                        print(f"round trips{label}, room of {size} ...", file=sys.stderr, flush=True)
+                        ours = await relayed_round_trips(server.url, size, samples)
+                        base = await echo_round_trips(echo_port, samples)
+                        for q, name in ((0.5, "p50"), (0.99, "p99")):
+                            mine, theirs = percentile(ours, q), percentile(base, q)
+                            rows.append(
+                                f"| relayed round trip{label}, room of {size}, {name} | {mine:.2f} ms | "
+                                f"{theirs:.2f} ms (websockets echo) | {mine / theirs:.1f}x |"
+                            )
+                if index == 0 and not round_trips_only:
+                    await idle_rows(server, Path(tmp), idle_counts, idle_seconds, rows)
+            finally:
+                server.stop()
     print("| measure | netcall | baseline | ratio |\n| --- | --- | --- | --- |")
     print("\n".join(rows))
+
+
+async def idle_rows(server, tmp: Path, idle_counts: list[int], idle_seconds: float, rows: list[str]) -> None:
+    for count in idle_counts:
+        print(f"idle, {count} members ...", file=sys.stderr, flush=True)
+        cpu, rss = await hold_idle(
+            server.url.replace("http", "ws") + "/ws/netcall/",
+            count,
+            netcall=True,
+            seconds=idle_seconds,
+            pid=server.process.pid,
+        )
+        bare = start_daphne_bare(tmp / f"bare{count}")
+        try:
+            bare_cpu, bare_rss = await hold_idle(
+                f"ws://127.0.0.1:{bare[1]}/", count, netcall=False, seconds=idle_seconds, pid=bare[0].pid
+            )
+        finally:
+            bare[0].terminate()
+            bare[0].wait()
+        rows.append(
+            f"| idle, {count} members: server CPU | {cpu:.2f} s/min | {bare_cpu:.2f} s/min (bare ASGI) | "
+            f"{cpu / max(bare_cpu, 1e-3):.1f}x |"
+        )
+        rows.append(
+            f"| idle, {count} members: server RSS | {rss:.0f} MiB | {bare_rss:.0f} MiB (bare ASGI) | "
+            f"{rss / bare_rss:.1f}x |"
+        )
 
 
 def start_daphne_bare(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -271,5 +282,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--database-url", help="run the server on this (empty, migrated here) database instead of a fresh SQLite file"
     )
+    parser.add_argument("--servers", default="netcall", help="comma list of netcall (uvicorn, as make run) and daphne")
+    parser.add_argument("--round-trips-only", action="store_true", help="skip the idle-members part")
     args = parser.parse_args()
-    asyncio.run(main(args.quick, args.database_url))
+    asyncio.run(main(args.quick, args.database_url, args.servers.split(","), args.round_trips_only))

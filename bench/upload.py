@@ -1,194 +1,207 @@
-"""Upload throughput: a 1 GiB tus upload to the server against a plain local file copy of the same bytes.
+"""Upload throughput: a 1 GiB tus upload in one PATCH and in 8 MiB PATCHes, each beside `cp` + `fsync` of the
+same file to the same disk, in the same run.
 
-    .venv/bin/python -m bench.upload [--mib 1024] [--chunk-mib 8] [--checksum]
+    .venv/bin/python -m bench.upload [--mib 1024] [--chunk-mib 8] [--rounds 2] [--server netcall|daphne]
 
-One Daphne process (the embedded default: SQLite, in-memory channel layer; the job worker off, so that
-finishing the upload does not compete with the next measurement) on this machine; the client is the stock
-`tuspy` client in this process, PATCHing 8 MiB chunks over loopback. The file is random bytes in a temporary
-directory (in the page cache: both sides read it from memory). Measured:
+The server is started as `make run` starts it (`python -m netcall_site.serve`: uvicorn; `--server daphne`
+starts stock Daphne on the same application, for comparison), the embedded default (SQLite, in-memory
+channel layer) with its job worker off so that the decode check of a finished file does not overlap the
+next measurement. A fresh server per upload. The file is random bytes in a temporary directory, fsynced
+first, so both sides read it from the page cache; the server's staging and storage directories are on the
+same disk. The client sends each PATCH body with `sendfile` (zero-copy) over one keep-alive connection, so
+nearly all the CPU measured is the server's. Measured per upload:
 
-- the upload's wall time, split into the transfer (every PATCH but the last) and the last PATCH, which
-  also completes the upload on the server (sha256 of the whole file, copy into storage);
-- the server process's resident memory, sampled every 20 ms (psutil), before and at its peak;
-- the server's CPU seconds.
+- wall time from the creation POST to the answer of the last PATCH, which also completes the upload on
+  the server (its sha256, computed while writing; the file moved into storage);
+- the server process's CPU seconds (every thread) and its peak RSS above idle (sampled every 20 ms);
 
-Baselines in the same run (median of three): `shutil.copyfile` of the same file in the same directory,
-and the same copy followed by `fsync` (the server fsyncs every PATCH before it acknowledges it).
-Everything is written under one temporary directory, removed at the end.
+and beside each upload, `cp SOURCE TARGET` followed by `fsync(TARGET)` of the same file in the same
+directory (the server fsyncs each PATCH before it answers). Everything is removed at the end.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import base64
+import hashlib
+import http.client
 import os
-import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from tusclient import client as tus_client
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support.server import start_daphne  # noqa: E402
+from tests.support.bigfiles import RssPeak  # noqa: E402
+from tests.support.server import DaphneServer, start_daphne  # noqa: E402
 
 MIB = 1024 * 1024
 
 
-@dataclass
-class Peak:
-    """Samples a process's RSS in a thread until stopped."""
-
-    pid: int
-    every: float = 0.02
-    peak: int = 0
-
-    def __post_init__(self) -> None:
-        self._process = psutil.Process(self.pid)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            self._stop.wait(self.every)
-
-    def __enter__(self) -> Peak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def write_random(path: Path, size: int) -> None:
+def write_random(path: Path, size: int) -> str:
+    digest = hashlib.sha256()
     with path.open("wb") as out:
         for _ in range(size // MIB):
-            out.write(os.urandom(MIB))
+            block = os.urandom(MIB)
+            digest.update(block)
+            out.write(block)
         out.flush()
         os.fsync(out.fileno())  # no writeback of the source left to slow the first measurement
+    return digest.hexdigest()
 
 
-def copy_baseline(source: Path, target: Path, *, fsync: bool) -> float:
+def cp_fsync(source: Path, target: Path) -> float:
+    subprocess.run(["sync"], check=True)  # start from clean page-cache writeback, as the upload does
     started = time.perf_counter()
-    shutil.copyfile(source, target)
-    if fsync:
-        with target.open("rb+") as handle:
-            os.fsync(handle.fileno())
+    subprocess.run(["cp", str(source), str(target)], check=True)
+    fd = os.open(target, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     elapsed = time.perf_counter() - started
     target.unlink()
     return elapsed
 
 
-def upload(base_url: str, token: str, source: Path, chunk: int, checksum: bool) -> tuple[float, float, str]:
-    """(transfer seconds, last PATCH seconds, the upload's URL)."""
-    client = tus_client.TusClient(base_url + "/api/uploads/", headers={"Authorization": f"Bearer {token}"})
-    uploader = client.uploader(
-        file_path=str(source),
-        chunk_size=chunk,
-        metadata={"filename": "bench.bin", "filetype": "video/webm"},
-        upload_checksum=checksum,
-    )
+class TusConnection:
+    """A minimal tus client on one keep-alive connection; PATCH bodies go with `socket.sendfile`."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=300)
+
+    def _request(self, method: str, path: str, headers: dict[str, str]) -> http.client.HTTPResponse:
+        head = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Tus-Resumable: 1.0.0"]
+        head += [f"Authorization: Bearer {self.token}", *(f"{k}: {v}" for k, v in headers.items())]
+        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin1"))
+        return http.client.HTTPResponse(self.sock)
+
+    @staticmethod
+    def _answer(response: http.client.HTTPResponse, status: int) -> http.client.HTTPResponse:
+        response.begin()
+        body = response.read()
+        assert response.status == status, (response.status, body)
+        return response
+
+    def create(self, size: int) -> str:
+        metadata = (
+            f"filename {base64.b64encode(b'bench.bin').decode()},filetype {base64.b64encode(b'video/webm').decode()}"
+        )
+        response = self._request(
+            "POST", "/api/uploads/", {"Upload-Length": str(size), "Upload-Metadata": metadata, "Content-Length": "0"}
+        )
+        location = self._answer(response, 201).headers["Location"]
+        return "/" + location.split("/", 3)[3]
+
+    def patch(self, path: str, source: Path, offset: int, count: int) -> http.client.HTTPResponse:
+        headers = {
+            "Upload-Offset": str(offset),
+            "Content-Type": "application/offset+octet-stream",
+            "Content-Length": str(count),
+        }
+        response = self._request("PATCH", path, headers)
+        with source.open("rb") as handle:
+            self.sock.sendfile(handle, offset, count)
+        return self._answer(response, 204)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@dataclass
+class Result:
+    seconds: float
+    server_cpu: float
+    rss_growth_mib: float
+    patches: int
+
+
+def upload_once(root: Path, source: Path, sha256: str, chunk: int, server_kind: str) -> Result:
     size = source.stat().st_size
-    started = time.perf_counter()
-    uploader.set_url(uploader.create_url())
-    while uploader.offset + chunk < size:
-        uploader.upload_chunk()
-    transferred = time.perf_counter()
-    uploader.upload_chunk()  # the last: the server completes the upload before it answers
-    assert uploader.offset == size, (uploader.offset, size)
-    return transferred - started, time.perf_counter() - transferred, str(uploader.url)
+    server: DaphneServer = start_daphne(
+        root / "server",
+        {
+            "DJANGO_SETTINGS_MODULE": "netcall_site.settings",
+            "NETCALL_JOBS_IN_PROCESS": "0",
+            "NETCALL_LOG_LEVEL": "WARNING",
+            "NETCALL_SERVER_LOG_LEVEL": "warning",
+            "NETCALL_MEDIA_ROOT": str(root / "media"),
+            "NETCALL_UPLOAD_STAGING_DIR": str(root / "staging"),
+            "NETCALL_UPLOAD_MAX_SIZE": str(max(size, 8 * 1024**3)),
+        },
+        server=server_kind,
+    )
+    try:
+        token = server.mint_token("bench", "bench", grants=["upload"])
+        warm = TusConnection(server.port, token)
+        warm.patch(warm.create(MIB), source, 0, MIB)  # code paths loaded before measuring
+        warm.close()
+        subprocess.run(["sync"], check=True)
+        process = psutil.Process(server.process.pid)
+        cpu_before = sum(process.cpu_times()[:4])
+        client = TusConnection(server.port, token)
+        with RssPeak(server.process.pid) as rss:
+            started = time.perf_counter()
+            path = client.create(size)
+            offset, patches = 0, 0
+            while offset < size:
+                count = min(chunk, size - offset)
+                response = client.patch(path, source, offset, count)
+                offset, patches = offset + count, patches + 1
+            elapsed = time.perf_counter() - started
+        client.close()
+        cpu = sum(process.cpu_times()[:4]) - cpu_before
+        assert response.headers["Netcall-Recording-Sha256"] == sha256, "the server's sha256 differs"
+        return Result(elapsed, cpu, rss.growth / MIB, patches)
+    finally:
+        server.stop()
+        for directory in ("media", "staging", "server"):
+            subprocess.run(["rm", "-rf", str(root / directory)], check=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mib", type=int, default=1024, help="size of the file, MiB")
-    parser.add_argument("--chunk-mib", type=int, default=8, help="PATCH size, MiB")
-    parser.add_argument("--checksum", action="store_true", help="send Upload-Checksum (sha1) with every PATCH")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--chunk-mib", type=int, default=8, help="PATCH size of the chunked upload, MiB")
+    parser.add_argument("--rounds", type=int, default=2, help="uploads of each kind (medians reported)")
+    parser.add_argument("--server", choices=("netcall", "daphne"), default="netcall")
     args = parser.parse_args()
-    size, chunk = args.mib * MIB, args.chunk_mib * MIB
-    with tempfile.TemporaryDirectory(prefix="netcall-bench-upload-") as tmp:
+    size = args.mib * MIB
+    kinds = {"one PATCH": size, f"{args.chunk_mib} MiB PATCHes": args.chunk_mib * MIB}
+    with tempfile.TemporaryDirectory(prefix="netcall-bench-upload-", dir=REPO / "var") as tmp:
         root = Path(tmp)
         source = root / "source.bin"
-        write_random(source, size)
-        copy_seconds = statistics.median(copy_baseline(source, root / "copy.bin", fsync=False) for _ in range(3))
-        copy_fsync_seconds = statistics.median(copy_baseline(source, root / "copy.bin", fsync=True) for _ in range(3))
-        server = start_daphne(
-            root / "server",
-            {
-                "DJANGO_SETTINGS_MODULE": "netcall_site.settings",
-                "NETCALL_JOBS_IN_PROCESS": "0",
-                "NETCALL_LOG_LEVEL": "WARNING",
-                "NETCALL_MEDIA_ROOT": str(root / "media"),
-                "NETCALL_UPLOAD_STAGING_DIR": str(root / "staging"),
-            },
-        )
-        try:
-            token = server.mint_token("bench", "bench", grants=["upload"])
-            process = psutil.Process(server.process.pid)
-            rss_before = process.memory_info().rss
-            cpu_before = sum(process.cpu_times()[:2])
-            client_before = sum(psutil.Process().cpu_times()[:2])
-            with Peak(server.process.pid) as peak:
-                transfer, last, url = upload(server.url, token, source, chunk, args.checksum)
-            cpu = sum(process.cpu_times()[:2]) - cpu_before
-            client_cpu = sum(psutil.Process().cpu_times()[:2]) - client_before
-        finally:
-            server.stop()
-    total = transfer + last
-    mib = size / MIB
-    results = {
-        "size_mib": mib,
-        "chunk_mib": args.chunk_mib,
-        "checksum": args.checksum,
-        "upload_seconds": total,
-        "upload_transfer_seconds": transfer,
-        "upload_last_patch_seconds": last,
-        "upload_mib_s": mib / total,
-        "upload_transfer_mib_s": mib / transfer,
-        "copy_seconds": copy_seconds,
-        "copy_mib_s": mib / copy_seconds,
-        "copy_fsync_seconds": copy_fsync_seconds,
-        "copy_fsync_mib_s": mib / copy_fsync_seconds,
-        "server_cpu_seconds": cpu,
-        "client_cpu_seconds": client_cpu,
-        "server_rss_before_mib": rss_before / MIB,
-        "server_rss_peak_mib": peak.peak / MIB,
-        "upload_url": url,
-    }
-    if args.json:
-        print(json.dumps(results, indent=2))
-        return
-    print(f"{mib:.0f} MiB, {args.chunk_mib} MiB PATCHes{', sha1 per PATCH' if args.checksum else ''}\n")
-    print("| measure | netcall (tus) | baseline | ratio |\n| --- | --- | --- | --- |")
-    print(
-        f"| throughput, whole upload | {mib / total:.0f} MiB/s ({total:.1f} s) | "
-        f"{mib / copy_seconds:.0f} MiB/s ({copy_seconds:.2f} s, `shutil.copyfile`) | {copy_seconds / total:.2f} |"
-    )
-    print(
-        f"| throughput, whole upload | {mib / total:.0f} MiB/s | {mib / copy_fsync_seconds:.0f} MiB/s "
-        f"({copy_fsync_seconds:.2f} s, copy + fsync) | {copy_fsync_seconds / total:.2f} |"
-    )
-    print(
-        f"| throughput, transfer only (all PATCHes but the last) | {mib / transfer:.0f} MiB/s | "
-        f"{mib / copy_seconds:.0f} MiB/s (`shutil.copyfile`) | {copy_seconds / transfer:.2f} |"
-    )
-    print(f"| last PATCH (sha256 of the file + copy into storage) | {last:.1f} s | | |")
-    print(
-        f"| server RSS | {rss_before / MIB:.0f} MiB before, {peak.peak / MIB:.0f} MiB peak "
-        f"(+{(peak.peak - rss_before) / MIB:.0f} MiB) | file: {mib:.0f} MiB | "
-        f"{(peak.peak - rss_before) / size:.4f} of the file |"
-    )
-    print(f"| server CPU | {cpu:.1f} s ({cpu / mib * 1024:.1f} s per GiB) | client (tuspy): {client_cpu:.1f} s | |")
+        sha256 = write_random(source, size)
+        rows = []
+        for name, chunk in kinds.items():
+            results, copies = [], []
+            for _ in range(args.rounds):
+                copies.append(cp_fsync(source, root / "copy.bin"))  # beside each upload, same disk
+                results.append(upload_once(root, source, sha256, chunk, args.server))
+                print(f"{name}: {results[-1]} / cp+fsync {copies[-1]:.2f} s", file=sys.stderr, flush=True)
+            seconds = statistics.median(r.seconds for r in results)
+            copy = statistics.median(copies)
+            cpu = statistics.median(r.server_cpu for r in results)
+            rss = max(r.rss_growth_mib for r in results)
+            gib = size / 1024**3
+            rows.append(
+                f"| {name} ({results[0].patches}) | {args.mib / seconds:.0f} MiB/s ({seconds:.2f} s) | "
+                f"{args.mib / copy:.0f} MiB/s ({copy:.2f} s) | {copy / seconds:.2f} | {cpu / gib:.2f} s | "
+                f"+{rss:.1f} MiB |"
+            )
+    print(f"{args.mib} MiB, server: {args.server}, medians of {args.rounds}\n")
+    print("| upload | netcall (tus) | `cp` + `fsync` | ratio | server CPU per GiB | server RSS peak |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from typing import IO
 from django.conf import settings
 from django.core import signing
 from django.core.files.base import File
-from django.core.files.storage import Storage, storages
+from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.urls import reverse
 
 logger = logging.getLogger(__name__)
@@ -122,6 +122,26 @@ def storage_save_local(name: str, path: Path, *, limit: int | None = None) -> st
         wrapped = File(reader, name=name)  # type: ignore[arg-type]
         wrapped.size = size
         return recording_storage().save(name, wrapped)
+
+
+class _LocalFile(File):  # type: ignore[type-arg]
+    """A local file that a filesystem storage may move into place instead of copying it (Django's
+    FileSystemStorage moves anything with `temporary_file_path`, as it does for large form uploads)."""
+
+    def temporary_file_path(self) -> str:
+        return str(self.name)
+
+
+def storage_move_local(name: str, path: Path) -> str:
+    """Store a local file under `name`, moving it where the storage is this filesystem (a rename on the
+    same disk: nothing is read again), else copying it in constant memory. The local file may be gone after."""
+    storage = recording_storage()
+    if not isinstance(storage, FileSystemStorage):
+        return storage_save_local(name, path)
+    with path.open("rb") as handle:
+        wrapped = _LocalFile(handle, name=str(path))
+        wrapped.size = path.stat().st_size
+        return storage.save(name, wrapped)
 
 
 def storage_delete(name: str) -> None:

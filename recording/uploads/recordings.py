@@ -55,17 +55,21 @@ def recording_length_known(*, upload: Upload) -> None:
 
 
 def recording_upload_finished(
-    *, upload: Upload, staging: Path, sha256: str, partial: bool, limit: int | None = None
+    *, upload: Upload, staging: Path, sha256: str, partial: bool, limit: int | None = None, move: bool = False
 ) -> Recording | None:
     """Keep the uploaded bytes (all, or the first `limit` of an idle upload) as the recording's file and
-    queue its finishing. A later, longer version of the same upload replaces an earlier partial one."""
+    queue its finishing. A later, longer version of the same upload replaces an earlier partial one.
+    With `move`, the staging file itself becomes the stored file where the storage allows (no copy)."""
     recording = recording_of_upload(upload)
     if recording is None:
         recording = recording_for_upload_created(upload=upload)
     partial = partial or upload.metadata.get("netcall-partial") == "1"
     name = storage.recording_file_name(recording.id, "original", storage.extension_for(recording.mime_type))
-    saved = storage.storage_save_local(name, staging, limit=limit)
     size = staging.stat().st_size if limit is None else min(limit, staging.stat().st_size)
+    if move and limit is None:
+        saved = storage.storage_move_local(name, staging)
+    else:
+        saved = storage.storage_save_local(name, staging, limit=limit)
     with transaction.atomic():
         current = Recording.objects.select_for_update().get(pk=recording.pk)
         old = recording_file_names(current)

@@ -1,16 +1,25 @@
 """Upload services: tus uploads from creation to a finished file, in constant memory.
 
-Bytes go to a staging file (one per upload, named by the server) with an fsync before each PATCH is
-acknowledged, so an acknowledged byte survives a crash. Only the holder of an upload's lock (a
+Bytes go to a staging file (one per upload, named by the server) as they arrive, with an fsync before each
+PATCH is acknowledged, so an acknowledged byte survives a crash; a body cut short keeps what arrived. The
+stream handed to `upload_append` is read piece by piece (from a spooled request under Django's test client,
+straight from the connection under the server, see recording/uploads/streaming.py), so memory stays flat.
+The file's sha256 is computed while it is written (`_RunningDigests`), so completing an upload does not read
+the file again. Only the holder of an upload's lock (a
 compare-and-swap on the row) writes, so concurrent PATCH requests to one upload cannot interleave.
 A finished upload is copied into Django storage and becomes its Recording (recording/uploads/recordings.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import queue
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Protocol
@@ -31,6 +40,77 @@ logger = logging.getLogger(__name__)
 CHUNK_BYTES = 1024 * 1024
 LOCK_RENEW_BYTES = 16 * 1024 * 1024
 MAX_FILENAME_LENGTH = 255
+RUNNING_DIGESTS = 256  # uploads whose sha256 this process carries along at once
+
+
+class _RunningDigests:
+    """The sha256 of each upload's staging file up to its offset, as this process wrote it.
+
+    A hash state cannot be stored in the database, so it lives here: a PATCH at the offset this process
+    last wrote continues it; a PATCH elsewhere (another process wrote before, or this one restarted) goes
+    without, and the completion hashes the file instead. Bounded: the oldest entries are forgotten."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[uuid.UUID, tuple[int, hashlib._Hash]] = OrderedDict()
+
+    def take(self, upload_id: uuid.UUID, offset: int) -> hashlib._Hash | None:
+        """A copy of the digest at `offset` to continue (None when this process has none there); when the
+        offset is 0 a new one."""
+        with self._lock:
+            entry = self._entries.get(upload_id)
+        if entry is not None and entry[0] == offset:
+            return entry[1].copy()
+        return hashlib.sha256() if offset == 0 else None
+
+    def put(self, upload_id: uuid.UUID, offset: int, digest: hashlib._Hash) -> None:
+        with self._lock:
+            self._entries[upload_id] = (offset, digest)
+            self._entries.move_to_end(upload_id)
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+
+    def forget(self, upload_id: uuid.UUID) -> None:
+        with self._lock:
+            self._entries.pop(upload_id, None)
+
+    def hexdigest(self, upload_id: uuid.UUID, offset: int) -> str | None:
+        with self._lock:
+            entry = self._entries.get(upload_id)
+        return entry[1].hexdigest() if entry is not None and entry[0] == offset else None
+
+
+_digests = _RunningDigests(RUNNING_DIGESTS)
+
+
+class _BackgroundHash:
+    """Feeds a hash from a thread of its own, so hashing a body overlaps receiving and writing it (hashlib
+    releases the GIL). At most `depth` pieces wait; `result()` waits for the last and returns the hash."""
+
+    def __init__(self, digest: hashlib._Hash, depth: int = 4) -> None:
+        self._digest = digest
+        self._pieces: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, name="netcall-upload-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (piece := self._pieces.get()) is not None:
+            self._digest.update(piece)
+
+    def update(self, data: bytes) -> None:
+        self._pieces.put(data)
+
+    def result(self) -> hashlib._Hash:
+        self._pieces.put(None)
+        self._thread.join()
+        return self._digest
+
+
+def upload_sha256(upload_id: uuid.UUID, length: int) -> str:
+    """The sha256 of the first `length` bytes of an upload's staging file: carried along while writing
+    when this process wrote them, read from the file otherwise."""
+    return _digests.hexdigest(upload_id, length) or file_sha256(staging_path(upload_id), limit=length)
 
 
 class Readable(Protocol):
@@ -186,8 +266,9 @@ def upload_append(
     now = _now()
     token = _acquire(upload_id, offset, now)
     fields: dict[str, object] = {}  # what the release writes: nothing when the body was refused
+    digest = None
     try:
-        written = _write_body(upload_id, token, offset, stream, content_length, checksum, limit, length)
+        written, digest = _write_body(upload_id, token, offset, stream, content_length, checksum, limit, length)
         fields = {
             "offset": offset + written,
             "updated_at": _now(),
@@ -200,7 +281,9 @@ def upload_append(
             metadata["netcall-partial"] = "1"
             fields["metadata"] = metadata
     finally:
-        Upload.objects.filter(pk=upload_id).release(token, **fields)
+        released = Upload.objects.filter(pk=upload_id).release(token, **fields)
+    if released and digest is not None:
+        _digests.put(upload_id, offset + written, digest)
     upload.refresh_from_db()
     if upload.length is not None and declared_length is not None and upload.offset < upload.length:
         recordings.recording_length_known(upload=upload)
@@ -208,6 +291,10 @@ def upload_append(
         upload_complete(upload_id=upload.id)
         upload.refresh_from_db()
     return AppendResult(upload=upload, written=written)
+
+
+class _LeaseLost(TusError):
+    """Another request took the upload over while this one was writing (our lease ran out)."""
 
 
 def _write_body(
@@ -219,11 +306,15 @@ def _write_body(
     checksum: Checksum | None,
     limit: int,
     length: int | None,
-) -> int:
+) -> tuple[int, hashlib._Hash | None]:
     path = staging_path(upload_id)
     hasher = checksum.new_hash() if checksum else None
+    running = _digests.take(upload_id, offset)
+    digest = _BackgroundHash(running) if running is not None else None
+    lock_seconds = settings.NETCALL_UPLOAD_LOCK_SECONDS
     written = 0
     since_renew = 0
+    renewed_at = time.monotonic()
     try:
         handle: IO[bytes] = path.open("r+b")
     except FileNotFoundError:
@@ -243,11 +334,15 @@ def _write_body(
                 handle.write(data)
                 if hasher is not None:
                     hasher.update(data)
+                if digest is not None:
+                    digest.update(data)
                 written += len(data)
                 since_renew += len(data)
-                if since_renew >= LOCK_RENEW_BYTES:
-                    Upload.objects.filter(pk=upload_id).renew(token, seconds=settings.NETCALL_UPLOAD_LOCK_SECONDS)
-                    since_renew = 0
+                # A slow client may take longer than the lease to send LOCK_RENEW_BYTES: renew by time too.
+                if since_renew >= LOCK_RENEW_BYTES or time.monotonic() - renewed_at > lock_seconds / 3:
+                    if not Upload.objects.filter(pk=upload_id).renew(token, seconds=lock_seconds):
+                        raise _LeaseLost("locked", "this request lost the upload to another one; retry", status=423)
+                    since_renew, renewed_at = 0, time.monotonic()
             cut_short = content_length is not None and written < content_length
             if checksum is not None and hasher is not None:
                 if cut_short:
@@ -256,14 +351,20 @@ def _write_body(
                     raise TusError("checksum_mismatch", f"the chunk's {checksum.algorithm} does not match", status=460)
             handle.flush()
             os.fsync(handle.fileno())
+        except _LeaseLost:
+            if digest is not None:
+                digest.result()
+            raise  # the file is another request's now: leave it alone
         except BaseException:
             # Refused (413, 460) or broken: none of this body counts. A body that merely ended early
-            # (the stream returned EOF) is not an error and keeps its bytes, see above.
+            # (the stream returned EOF: the client went away) is not an error and keeps its bytes.
+            if digest is not None:
+                digest.result()
             handle.seek(offset)
             handle.truncate()
             handle.flush()
             raise
-    return written
+    return written, digest.result() if digest is not None else None
 
 
 def upload_complete(*, upload_id: uuid.UUID) -> None:
@@ -276,8 +377,9 @@ def upload_complete(*, upload_id: uuid.UUID) -> None:
         return
     upload = Upload.objects.get(pk=upload_id)
     path = staging_path(upload.id)
-    sha256 = file_sha256(path)
-    recordings.recording_upload_finished(upload=upload, staging=path, sha256=sha256, partial=False)
+    sha256 = upload_sha256(upload.id, upload.offset)
+    _digests.forget(upload.id)
+    recordings.recording_upload_finished(upload=upload, staging=path, sha256=sha256, partial=False, move=True)
     path.unlink(missing_ok=True)
     logger.info("Upload(%s) complete: %d bytes, sha256 %s", upload.id, upload.offset, sha256)
 
@@ -285,6 +387,7 @@ def upload_complete(*, upload_id: uuid.UUID) -> None:
 def upload_terminate(upload: Upload) -> None:
     """tus termination: the staging bytes and the upload go; a recording already made from it stays."""
     staging_path(upload.id).unlink(missing_ok=True)
+    _digests.forget(upload.id)
     Upload.objects.filter(pk=upload.pk).delete()
     recordings.recording_upload_terminated(upload=upload)
     logger.info("Upload(%s) terminated by %s", upload.id, upload.account)

@@ -12,10 +12,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from recording.jobs.queue import periodic
-from recording.library.storage import file_sha256, staging_path
+from recording.library.storage import staging_path
 from recording.models import Upload
 from recording.uploads import recordings
-from recording.uploads.services import upload_complete
+from recording.uploads.services import upload_complete, upload_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def upload_snapshot_partial(upload: Upload) -> None:
     path = staging_path(upload.id)
     if not path.exists():
         return
-    sha256 = file_sha256(path, limit=offset)
+    sha256 = upload_sha256(upload.id, offset)
     recordings.recording_upload_finished(upload=upload, staging=path, sha256=sha256, partial=True, limit=offset)
     Upload.objects.filter(pk=upload.pk).update(snapshot_offset=offset)
     logger.info("Upload(%s) idle: kept %d bytes as a partial recording", upload.id, offset)

@@ -1,4 +1,6 @@
-"""A real Daphne server in a subprocess, for the end-to-end tests (WebSockets need ASGI)."""
+"""A real server in a subprocess, started as `make run` starts it (`python -m netcall_site.serve`: uvicorn),
+for the end-to-end tests. The names `start_daphne` / `DaphneServer` are the ones the tests have always used;
+`start_daphne(..., server="daphne")` starts stock Daphne instead, for benchmarks that compare the two."""
 
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ class DaphneServer:
     log_path: Path
     process: subprocess.Popen[bytes] = field(repr=False)
     drop_database: Callable[[], None] | None = field(default=None, repr=False)
+    server: str = "netcall"
 
     def log_text(self, *, since: int = 0) -> str:
         """The server's stdout+stderr, from byte offset `since`."""
@@ -97,17 +100,19 @@ class DaphneServer:
         deadline = time.monotonic() + START_TIMEOUT
         while not _answers(self.url + "/"):
             if self.process.poll() is not None:
-                raise ServerStartError(f"daphne exited with {self.process.returncode}:\n{self.log_text()}")
+                raise ServerStartError(f"the server exited with {self.process.returncode}:\n{self.log_text()}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise ServerStartError(f"daphne did not answer GET / within {START_TIMEOUT:.0f} s:\n{self.log_text()}")
+                raise ServerStartError(
+                    f"the server did not answer GET / within {START_TIMEOUT:.0f} s:\n{self.log_text()}"
+                )
             time.sleep(0.1)  # polling interval, not a wait for a condition
 
     def restart(self) -> None:
         """Kill the process (no graceful shutdown, like a crash) and start a new one on the same port."""
         self.process.kill()
         self.process.wait(timeout=10)
-        self.process = _launch(self.port, self.env, self.log_path)
+        self.process = _launch(self.port, self.env, self.log_path, self.server)
         self.wait_until_answering()
 
     def stop(self) -> None:
@@ -191,10 +196,17 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _launch(port: int, env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def server_command(port: int, server: str = "netcall") -> list[str]:
+    """The command line of the server: the one `make run` uses, or (for comparisons) stock Daphne."""
+    if server == "daphne":
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "netcall_site.asgi:application"]
+    return [sys.executable, "-m", "netcall_site.serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def _launch(port: int, env: Mapping[str, str], log_path: Path, server: str = "netcall") -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "netcall_site.asgi:application"],
+            server_command(port, server),
             cwd=REPO_ROOT,
             env=dict(env),
             stdout=log,
@@ -202,8 +214,8 @@ def _launch(port: int, env: Mapping[str, str], log_path: Path) -> subprocess.Pop
         )
 
 
-def start_daphne(workdir: Path, extra_env: Mapping[str, str] | None = None) -> DaphneServer:
-    """Migrate a fresh SQLite database in `workdir`, start Daphne on a free port, wait for `GET /`."""
+def start_daphne(workdir: Path, extra_env: Mapping[str, str] | None = None, *, server: str = "netcall") -> DaphneServer:
+    """Migrate a fresh SQLite database in `workdir`, start the server on a free port, wait for `GET /`."""
     workdir.mkdir(parents=True, exist_ok=True)
     db_path = workdir / "netcall.sqlite3"
     log_path = workdir / "daphne.log"
@@ -211,18 +223,19 @@ def start_daphne(workdir: Path, extra_env: Mapping[str, str] | None = None) -> D
     drop_database = None if "DATABASE_URL" in (extra_env or {}) else _private_postgres_database(env)
     _manage(["migrate", "--noinput"], env=env, timeout=120)
     port = free_port()
-    server = DaphneServer(
+    started = DaphneServer(
         url=f"http://127.0.0.1:{port}",
         port=port,
         env=env,
         db_path=db_path,
         log_path=log_path,
-        process=_launch(port, env, log_path),
+        process=_launch(port, env, log_path, server),
         drop_database=drop_database,
+        server=server,
     )
-    server.wait_until_answering()
-    logger.info("DaphneServer(%s) started, log %s", server.url, log_path)
-    return server
+    started.wait_until_answering()
+    logger.info("DaphneServer(%s) started (%s), log %s", started.url, server, log_path)
+    return started
 
 
 # A fixture that starts (or reuses) a server with extra environment variables (tests/e2e/conftest.py).
