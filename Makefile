@@ -27,7 +27,7 @@ run: $(VENV)/.runtime-installed
 		$(BIN)/python -m netcall_site.serve --host $(HOST) --port $(PORT)
 
 ## test: install what is missing (Python packages, Chromium) and run code health checks and every test
-test: lint typecheck pytest test-js
+test: lint typecheck sdk-types pytest test-js
 
 lint: $(VENV)/.dev-installed lint-js
 	$(BIN)/ruff check .
@@ -37,11 +37,11 @@ lint: $(VENV)/.dev-installed lint-js
 typecheck: $(VENV)/.dev-installed
 	DEBUG=1 $(BIN)/mypy .
 
-pytest: $(VENV)/.dev-installed node_modules/.installed chromium
+pytest: $(VENV)/.dev-installed node_modules/.installed chromium sdk-types
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## test-postgres: the test suite against PostgreSQL (DATABASE_URL, default the local server)
-test-postgres: $(VENV)/.dev-installed node_modules/.installed chromium
+test-postgres: $(VENV)/.dev-installed node_modules/.installed chromium sdk-types
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/netcall} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: every benchmark beside its baseline (long: tens of minutes); figures go to docs/performance.md by hand
@@ -57,12 +57,12 @@ chromium:
 	@scripts/ensure-chromium.sh $(BIN)/python
 
 clean:
-	rm -rf $(VENV) node_modules var/*.sqlite3 .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules var/*.sqlite3 .pytest_cache .mypy_cache .ruff_cache static/netcall/types
 
 # The npm packages of package.json (TypeScript, fake-indexeddb, tus-js-client for the upload tests), exactly
 # as package-lock.json pins them. The SDK's checks and node tests use them;
 # the served files are native ES modules, nothing is built. Installed again whenever the lock file changes.
-.PHONY: lint-js test-js
+.PHONY: lint-js test-js sdk-types
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq nodejs npm >/dev/null; } || { echo "the SDK's checks need Node.js 20+ and npm"; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
@@ -77,3 +77,14 @@ lint-js: node_modules/.installed
 ## SHA-256, file names, the upload loop against a tus server, the journal
 test-js: node_modules/.installed $(VENV)/.dev-installed chromium
 	NETCALL_TEST_PYTHON=$(BIN)/python node --test tests/js/
+
+## sdk-types: the npm package `netcall` (static/netcall/package.json) ships TypeScript declarations generated from
+## the SDK's JSDoc (static/jsconfig.types.json) into static/netcall/types/ (git-ignored); the JavaScript is not built.
+## tests/e2e/test_sdk_package.py packs the package, installs, bundles and type-checks it.
+SDK_TYPES_STAMP := static/netcall/types/.generated
+$(SDK_TYPES_STAMP): $(wildcard static/netcall/*.js) static/jsconfig.json static/jsconfig.types.json node_modules/.installed
+	rm -rf static/netcall/types
+	node_modules/.bin/tsc -p static/jsconfig.types.json
+	touch $@
+
+sdk-types: $(SDK_TYPES_STAMP)

@@ -21,9 +21,36 @@ import { Recorder, recordStateChange } from './recorder.js';
 import { Signalling, SignallingState } from './signalling.js';
 import { resumePendingUploads } from './upload.js';
 
-export { NetcallError, InvalidStateError, UnsupportedError, NotFoundError, NetcallEvent };
+export { ClientErrorCode, NetcallError, InvalidStateError, UnsupportedError, NotFoundError, NetcallEvent };
 
+// The public types, re-exported so that a page (or its TypeScript, through the declarations the
+// package `netcall` ships) names them from this module alone: `import type { RecordResult } from 'netcall'`.
 /** @typedef {import('./events.js').NetcallEventMap} NetcallEventMap */
+/** @typedef {import('./events.js').NetcallEventName} NetcallEventName */
+/** @typedef {import('./recorder.js').RecordOptions} RecordOptions */
+/** @typedef {import('./recorder.js').StartResult} StartResult */
+/** @typedef {import('./recorder.js').RecordResult} RecordResult */
+/** @typedef {import('./recorder.js').RecordingInfo} RecordingInfo */
+/** @typedef {import('./recorder.js').RecordState} RecordState */
+/** @typedef {import('./recorder.js').RecordStateChange} RecordStateChange */
+/** @typedef {import('./recorder.js').RecordEnded} RecordEnded */
+/** @typedef {import('./recorder.js').SaveOption} SaveOption */
+/** @typedef {import('./journal.js').RecoveredRecording} RecoveredRecording */
+/** @typedef {import('./upload.js').UploadProgress} UploadProgress */
+/** @typedef {import('./live.js').LiveState} LiveState */
+
+/**
+ * @typedef {object} NetcallOptions
+ * @property {string} account our account
+ * @property {string} token a join token minted by the server for this account
+ * @property {string} [url] the signalling WebSocket's URL, e.g. 'wss://call.example.org/ws/netcall/';
+ *   default ws(s)://<this page's host>/ws/netcall/ (a page served by the netcall server itself)
+ * @property {RTCIceServer[]} [iceServers] overrides the server's list
+ * @property {import('./devices.js').DeviceOptions} [constraints] getUserMedia constraints
+ * @property {import('./signalling.js').SignallingOptions} [signalling] timings (tests)
+ * @property {SaveOption} [recordSave] how recordings are saved unless a recording says otherwise:
+ *   'download' (default), 'picker', 'none', ... (see recorder.js)
+ */
 
 /**
  * Names: 1–64 characters without slashes, control characters (C0, DEL, C1), format characters (bidi
@@ -101,17 +128,7 @@ export class Netcall {
   /** @type {Recorder} client recording (recorder.js) */
   #recorder;
 
-  /**
-   * @param {object} options
-   * @param {string} options.account our account
-   * @param {string} options.token a join token minted by the server for this account
-   * @param {string} [options.url] signalling address; default ws(s)://<this host>/ws/netcall/
-   * @param {RTCIceServer[]} [options.iceServers] overrides the server's list
-   * @param {import('./devices.js').DeviceOptions} [options.constraints] getUserMedia constraints
-   * @param {import('./signalling.js').SignallingOptions} [options.signalling] timings (tests)
-   * @param {import('./recorder.js').SaveOption} [options.recordSave] how recordings are saved unless
-   *   a recording says otherwise: 'download' (default), 'picker', 'none', ... (see recorder.js)
-   */
+  /** @param {NetcallOptions} options */
   constructor({ account, token, url, iceServers, constraints, signalling, recordSave } = /** @type {any} */ ({})) {
     if (typeof account !== 'string' || !NAME_RE.test(account)) {
       throw new NetcallError(ClientErrorCode.BAD_ARGUMENT, 'account must be 1-64 characters without slashes');
