@@ -390,8 +390,13 @@ export class Recorder {
         mimeType: format.mimeType,
         extension: format.extension,
         recording: { account, kind, channelName: channel },
-        // for save: 'upload' (upload.js): the join token and the SDK's events
-        context: { token: this.#ctx.token?.() ?? '', emit: (name, payload) => this.#ctx.events.emit(name, payload) },
+        // for save: 'upload' (upload.js): the join token, the SDK's events, and the announcement the
+        // upload waits for (the server accepts its `target` only once record.start is in)
+        context: {
+          token: this.#ctx.token?.() ?? '',
+          emit: (name, payload) => this.#ctx.events.emit(name, payload),
+          announced: announce,
+        },
       });
       recording.sink = await sinkPromise;
       recording.save = recording.sink.kind;

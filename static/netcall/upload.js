@@ -467,6 +467,8 @@ class Pump {
  * @property {string} token the join token (upload grant)
  * @property {(name: string, payload: any) => void} [emit] emits SDK events
  * @property {string} [endpoint] default '/api/uploads/'
+ * @property {Promise<unknown>} [announced] settles once the server has the recording's `record.start`:
+ *   the server accepts an upload's `target` only for the uploader or a member it announced recording
  */
 
 /** Uploads while recording; `close` resolves once the server holds the whole file with our sha256. */
@@ -505,8 +507,10 @@ export class UploadSink {
    * @param {UploadContext} context
    * @returns {Promise<UploadSink>}
    */
-  static async open(request, { token, emit = () => {}, endpoint = UPLOAD_ENDPOINT }) {
+  static async open(request, { token, emit = () => {}, endpoint = UPLOAD_ENDPOINT, announced }) {
     const { account, kind } = request.recording;
+    // A refused announcement fails the recording's start by itself; here it only orders the two requests.
+    if (kind !== 'aac') await announced?.catch(() => {});
     const metadata = {
       filename: request.fileName,
       filetype: request.mimeType,
