@@ -12,15 +12,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels.consumer import AsyncConsumer
 from django.conf import settings
 
+if TYPE_CHECKING:
+    from recording.media.live_recorder import LiveRecorder
+
 logger = logging.getLogger(__name__)
 
 _running: set[asyncio.Task[None]] = set()
-_refusing: set[asyncio.Task[None]] = set()
+_recording: set[str] = set()  # the sessions this process records: claimed, and admitted under the limit
+
+
+async def _record(recorder: LiveRecorder) -> None:
+    def admit() -> str | None:
+        limit = settings.NETCALL_LIVE_MAX_SESSIONS_PER_PROCESS
+        if len(_recording) >= limit:
+            logger.warning("Recorder worker: %d sessions running, refusing %r", len(_recording), recorder)
+            return "live_quota"
+        _recording.add(recorder.session_id)
+        return None
+
+    try:
+        await recorder.run(admit=admit)
+    finally:
+        _recording.discard(recorder.session_id)
 
 
 class RecorderConsumer(AsyncConsumer):
@@ -29,14 +47,6 @@ class RecorderConsumer(AsyncConsumer):
 
         session_id = str(message["session"])
         recorder = LiveRecorder(session_id, self.channel_layer)
-        loop = asyncio.get_running_loop()
-        limit = settings.NETCALL_LIVE_MAX_SESSIONS_PER_PROCESS
-        if len(_running) >= limit:
-            logger.warning("Recorder worker: %d sessions running, refusing LiveSession(%s)", len(_running), session_id)
-            refusal = loop.create_task(recorder.refuse("live_quota"), name=f"live-refuse-{session_id[:8]}")
-            _refusing.add(refusal)
-            refusal.add_done_callback(_refusing.discard)
-            return
-        task = loop.create_task(recorder.run(), name=f"live-{session_id[:8]}")
+        task = asyncio.get_running_loop().create_task(_record(recorder), name=f"live-{session_id[:8]}")
         _running.add(task)
         task.add_done_callback(_running.discard)

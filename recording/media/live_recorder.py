@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,15 +121,16 @@ class LiveRecorder:
         self.group = room_group_name(session.channel)
         return session
 
-    async def refuse(self, reason: str) -> None:
-        """Take the session only to end it at once (this worker is full): `#recorder` leaves and the host
-        gets `live.state` `ended` with `reason`; nothing is recorded."""
-        if await self._claim() is not None:
-            await self._finish(reason)
-
-    async def run(self) -> None:
+    async def run(self, *, admit: Callable[[], str | None] | None = None) -> None:
+        """Claim the session and record it until it ends. `admit`, asked once the session is claimed, may
+        give a reason to end it at once instead (the worker is full): `#recorder` leaves, the host gets
+        `live.state` `ended` with that reason, and nothing is recorded."""
         session = await self._claim()
         if session is None:
+            return
+        refusal = admit() if admit is not None else None
+        if refusal is not None:
+            await self._finish(refusal)
             return
         await self.layer.group_add(self.group, self.channel)
         for member in await database_sync_to_async(live.live_members)(room_id=self.room_id):
