@@ -16,6 +16,9 @@ from recording.names import is_valid_account, is_valid_name
 
 TOKEN_SALT = "netcall.token"
 GRANTS = ("publish", "record", "upload", "live")
+# What a token carries when nobody asked for more: joining and sending media. Recording, uploading and
+# hosting a broadcast are asked for explicitly.
+DEFAULT_GRANTS = ("publish",)
 
 
 class TokenError(NetcallError):
@@ -41,7 +44,7 @@ def token_mint(
     account: str,
     channel: str,
     ttl: int | None = None,
-    grants: Iterable[str] = GRANTS,
+    grants: Iterable[str] = DEFAULT_GRANTS,
     now: float | None = None,
 ) -> str:
     if not is_valid_account(account):

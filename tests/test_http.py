@@ -14,7 +14,7 @@ def test_management_command_prints_token_on_last_line(capsys: pytest.CaptureFixt
     last_line = capsys.readouterr().out.strip().splitlines()[-1]
     parsed = token_verify(last_line)
     assert (parsed.account, parsed.channel) == ("alice", "demo")
-    assert parsed.grants == frozenset({"publish", "record", "upload", "live"})
+    assert parsed.grants == frozenset({"publish"})  # record, upload and live are asked for explicitly
 
 
 def test_api_mints_tokens_with_the_api_key(client: Client, settings) -> None:

@@ -74,7 +74,8 @@ def api_recording_links(request: HttpRequest, recording_id: str) -> HttpResponse
 
 @api_endpoint("POST")
 def api_recording_transcode(request: HttpRequest, recording_id: str) -> HttpResponse:
-    """POST: make the transcoded file (MP4 H.264+AAC, or AAC .m4a for a mix) in the background."""
+    """POST: make the transcoded file (MP4 H.264+AAC, or AAC .m4a for a mix) in the background; counts
+    against the recorder's NETCALL_TRANSCODE_PER_HOUR (a server recording's: the recorded account's)."""
     recording = _recording(recording_id)
-    recording_request_transcode(recording)
+    recording_request_transcode(recording, account=recording.recorder or recording.account or f"#{recording.channel}")
     return JsonResponse({"id": str(recording.pk), "transcodeRequested": True}, status=202)

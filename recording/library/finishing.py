@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
+from recording.errors import NetcallError
 from recording.jobs.queue import job_enqueue, job_handler
 from recording.library import storage
 from recording.library.services import recording_file_names, recording_files_delete
 from recording.media import inspect as finishing
-from recording.models import Recording
+from recording.models import Recording, TranscodeRequest
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +113,23 @@ def recording_transcode(payload: dict[str, Any]) -> None:
     logger.info("Recording(%s) transcoded to %s", recording.pk, extension)
 
 
-def recording_request_transcode(recording: Recording) -> None:
+def transcode_quota_take(*, account: str, now: datetime | None = None) -> None:
+    """Count one transcode asked for on behalf of `account`; 429 `transcode_quota` past
+    NETCALL_TRANSCODE_PER_HOUR in the last hour (nothing is counted then)."""
+    now = now or timezone.now()
+    limit = settings.NETCALL_TRANSCODE_PER_HOUR
+    recent = TranscodeRequest.objects.filter(account=account, requested_at__gt=now - timedelta(hours=1))
+    if recent.count() >= limit:
+        raise NetcallError("transcode_quota", f"at most {limit} transcodes an hour per account", status=429)
+    TranscodeRequest.objects.create(account=account, requested_at=now)
+
+
+def recording_request_transcode(recording: Recording, *, account: str | None = None) -> None:
+    """Transcode the recording (now if it is playable, else once finished). With `account`, the request
+    counts against that account's NETCALL_TRANSCODE_PER_HOUR (staff in the admin ask without one)."""
+    now = recording.status in Recording.PLAYABLE_STATUSES and bool(recording.file) and not recording.transcoded_file
+    if account is not None and (now or not recording.transcode_requested):
+        transcode_quota_take(account=account)
     Recording.objects.filter(pk=recording.pk).update(transcode_requested=True)
-    if recording.status in Recording.PLAYABLE_STATUSES and recording.file and not recording.transcoded_file:
+    if now:
         job_enqueue(TRANSCODE_JOB, {"recording": str(recording.pk), "sha256": recording.sha256})

@@ -147,7 +147,19 @@ def live_role_check(*, room: Room, account: str, request: LiveRequest | None) ->
                 f"{session.host!r} is this channel's host and pushes to that URL; co-hosts join without 'rtmpUrl'",
             )
         raise RoomError("live_host_exists", "this channel already has a live host; join as a co-host")
+    if session is None:
+        _live_quota_check(account)
     return Member.Role.HOST
+
+
+def _live_quota_check(account: str) -> None:
+    """A host's join that would start a session: at most NETCALL_LIVE_MAX_SESSIONS_PER_ACCOUNT running."""
+    limit = settings.NETCALL_LIVE_MAX_SESSIONS_PER_ACCOUNT
+    running = LiveSession.objects.filter(host=account, status__in=LiveSession.ACTIVE_STATUSES).count()
+    if running >= limit:
+        raise RoomError(
+            "live_quota", f"an account may host at most {limit} live session(s) at once; end the other first"
+        )
 
 
 def live_after_join(*, room: Room, member: Member, request: LiveRequest | None, now: datetime) -> LiveJoin:

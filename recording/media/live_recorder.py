@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from recording.media.mixer import new_resampler, to_mono_s16
 from recording.media.pipeline import LivePipeline, PipelineConfig
 from recording.media.rtmp import PushState
 from recording.models import Member
-from recording.models.live import LiveFile
+from recording.models.live import LiveFile, LiveSession
 from recording.names import is_server_account, room_group_name
 from recording.signalling import protocol, rooms
 
@@ -108,16 +109,29 @@ class LiveRecorder:
         return f"LiveRecorder({self.session_id[:8]})"
 
     # --- main loop ------------------------------------------------------------------------------------
-    async def run(self) -> None:
+    async def _claim(self) -> LiveSession | None:
         session = await database_sync_to_async(live.live_claim)(session_id=self.session_id)
         if session is None:
             logger.info("%r: not claimable (another worker has it, or it is over)", self)
-            return
+            return None
         self.loop = asyncio.get_running_loop()
         self.channel, self.room_id, self.host = session.worker_channel, session.room_id, session.host
         self.recorder_session = session.recorder_session
         self.record = session.record
         self.group = room_group_name(session.channel)
+        return session
+
+    async def run(self, *, admit: Callable[[], str | None] | None = None) -> None:
+        """Claim the session and record it until it ends. `admit`, asked once the session is claimed, may
+        give a reason to end it at once instead (the worker is full): `#recorder` leaves, the host gets
+        `live.state` `ended` with that reason, and nothing is recorded."""
+        session = await self._claim()
+        if session is None:
+            return
+        refusal = admit() if admit is not None else None
+        if refusal is not None:
+            await self._finish(refusal)
+            return
         await self.layer.group_add(self.group, self.channel)
         for member in await database_sync_to_async(live.live_members)(room_id=self.room_id):
             if not is_server_account(member.account):

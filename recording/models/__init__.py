@@ -1,9 +1,9 @@
 """The app's models, one module per concern; Django finds them all through this package."""
 
 from recording.models.jobs import Job
-from recording.models.library import Recording
+from recording.models.library import Recording, TranscodeRequest
 from recording.models.live import CallbackDelivery, LiveFile, LiveSession
-from recording.models.rooms import Member, RecordNotice, Room
+from recording.models.rooms import Member, RecordAnnouncement, RecordNotice, Room
 from recording.models.tokens import RevokedToken
 from recording.models.uploads import Upload
 
@@ -13,9 +13,11 @@ __all__ = [
     "LiveFile",
     "LiveSession",
     "Member",
+    "RecordAnnouncement",
     "RecordNotice",
     "Recording",
     "RevokedToken",
     "Room",
+    "TranscodeRequest",
     "Upload",
 ]

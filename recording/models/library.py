@@ -64,3 +64,16 @@ class Recording(models.Model):
     @property
     def is_playable(self) -> bool:
         return self.status in self.PLAYABLE_STATUSES and bool(self.file)
+
+
+class TranscodeRequest(models.Model):
+    """One transcode asked for on behalf of `account`, counted by NETCALL_TRANSCODE_PER_HOUR."""
+
+    account = models.CharField(max_length=64)
+    requested_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "requested_at"], name="transcode_account_time")]
+
+    def __str__(self) -> str:
+        return f"TranscodeRequest({self.account}, {self.requested_at:%Y-%m-%d %H:%M})"

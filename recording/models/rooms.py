@@ -79,3 +79,25 @@ class RecordNotice(models.Model):
             "kind": self.kind,
             "startedAt": self.started_at.isoformat(),
         }
+
+
+class RecordAnnouncement(models.Model):
+    """A lasting trace of `record.start`: `recorder` announced recording `target` in `channel`.
+
+    A RecordNotice goes with record.stop; this stays, because an upload of that recording may be created
+    or resumed afterwards (a crashed tab's journal), and an upload's `target` is accepted only for the
+    uploader or someone it announced recording (recording/uploads/services.py).
+    """
+
+    channel = models.CharField(max_length=64)
+    recorder = models.CharField(max_length=64)
+    target = models.CharField(max_length=64)
+    announced_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "recorder", "target"], name="one_announcement_per_target")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recorder} recorded {self.target} in {self.channel}"

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from recording.errors import NetcallError
-from recording.models import Member, RecordNotice, Room
+from recording.models import Member, RecordAnnouncement, RecordNotice, Room
 from recording.names import RESERVED_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -220,6 +220,11 @@ def record_start(*, room_id: int, recorder: str, target: str | None, kind: str) 
         kind=kind,
         defaults={"started_at": timezone.now()},
     )
+    if target:
+        # Lasting, unlike the notice: the uploads side accepts this target on the recorder's uploads.
+        RecordAnnouncement.objects.update_or_create(
+            channel=notice.room.name, recorder=recorder, target=target, defaults={"announced_at": notice.started_at}
+        )
     return notice
 
 

@@ -23,6 +23,11 @@ KIND_FROM_METADATA = {
 TRUE_VALUES = ("1", "true", "yes")
 
 
+def transcode_asked(metadata: dict[str, str | None]) -> bool:
+    """Whether an upload's metadata asks for a transcode (`transcode: 1`)."""
+    return (metadata.get("transcode") or "").lower() in TRUE_VALUES
+
+
 def recording_for_upload_created(*, upload: Upload) -> Recording:
     metadata = upload.metadata
     kind = KIND_FROM_METADATA.get(metadata.get("kind") or "participant", Recording.Kind.PARTICIPANT)
@@ -35,7 +40,7 @@ def recording_for_upload_created(*, upload: Upload) -> Recording:
         status=Recording.Status.RECORDING if upload.length is None else Recording.Status.UPLOADING,
         mime_type=(metadata.get("filetype") or metadata.get("type") or "")[:100],
         client_filename=(metadata.get("filename") or metadata.get("name") or "")[:255],
-        transcode_requested=(metadata.get("transcode") or "").lower() in TRUE_VALUES or settings.NETCALL_TRANSCODE,
+        transcode_requested=transcode_asked(metadata) or settings.NETCALL_TRANSCODE,
         created_at=upload.created_at,
     )
     type(upload).objects.filter(pk=upload.pk).update(recording=recording)

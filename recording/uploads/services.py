@@ -26,12 +26,13 @@ from typing import IO, Protocol
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
+from recording.library.finishing import transcode_quota_take
 from recording.library.storage import file_sha256, staging_path
-from recording.models import Upload
-from recording.names import is_valid_name
+from recording.models import RecordAnnouncement, Recording, Upload
+from recording.names import RESERVED_PREFIX, is_valid_name
 from recording.uploads import recordings
 from recording.uploads.tus import Checksum, TusError
 
@@ -171,13 +172,79 @@ def _check_size(length: int) -> None:
         raise TusError("too_large", f"uploads may be at most {limit} bytes", status=413)
 
 
+def _check_target(*, account: str, channel: str, target: str | None) -> None:
+    """Whose media an upload may say it holds: the uploader's own, or that of a member whose recording the
+    uploader announced with `record.start` in this channel (the announcement outlives record.stop)."""
+    if target is None or target == account:
+        return
+    if target.startswith(RESERVED_PREFIX):
+        raise TusError("bad_target", "metadata 'target' may not name a server participant", status=403)
+    if not RecordAnnouncement.objects.filter(channel=channel, recorder=account, target=target).exists():
+        raise TusError(
+            "bad_target",
+            "metadata 'target' must be the uploader or a member it announced recording (record.start) here",
+            status=403,
+        )
+
+
+def _upload_bytes(upload: Upload) -> int:
+    """What an open upload counts against its channel's quota: its declared length, or what arrived."""
+    return max(upload.length or 0, upload.offset)
+
+
+def channel_bytes_used(channel: str, *, excluding: uuid.UUID | None = None) -> int:
+    """Bytes a channel holds: its recordings' files, plus what its open uploads declared or received (the
+    recording of an open upload, e.g. a partial snapshot, is counted through the upload, once)."""
+    kept = (
+        Recording.objects.filter(channel=channel)
+        .exclude(upload__state=Upload.State.OPEN)
+        .aggregate(total=Sum("size"))["total"]
+    )
+    open_uploads = Upload.objects.filter(channel=channel, state=Upload.State.OPEN)
+    if excluding is not None:
+        open_uploads = open_uploads.exclude(pk=excluding)
+    return int(kept or 0) + sum(_upload_bytes(u) for u in open_uploads.only("length", "offset"))
+
+
+def _channel_room(channel: str, *, excluding: uuid.UUID | None = None) -> int:
+    """Bytes an upload may still bring to this channel (NETCALL_CHANNEL_MAX_BYTES)."""
+    return settings.NETCALL_CHANNEL_MAX_BYTES - channel_bytes_used(channel, excluding=excluding)
+
+
+def _channel_quota_error() -> TusError:
+    limit = settings.NETCALL_CHANNEL_MAX_BYTES
+    return TusError("channel_quota", f"this channel's recordings may take at most {limit} bytes", status=413)
+
+
+def _check_quotas(*, account: str, channel: str, length: int | None, metadata: dict[str, str | None]) -> None:
+    """At creation: open uploads per account and per channel, bytes per channel, transcodes per hour."""
+    open_uploads = Upload.objects.filter(state=Upload.State.OPEN)
+    per_account = settings.NETCALL_UPLOAD_MAX_OPEN_PER_ACCOUNT
+    if open_uploads.filter(account=account).count() >= per_account:
+        raise TusError(
+            "too_many_uploads", f"an account may have at most {per_account} uploads open at once", status=429
+        )
+    per_channel = settings.NETCALL_UPLOAD_MAX_OPEN_PER_CHANNEL
+    if open_uploads.filter(channel=channel).count() >= per_channel:
+        raise TusError("too_many_uploads", f"a channel may have at most {per_channel} uploads open at once", status=429)
+    room = _channel_room(channel)
+    if room <= 0 or (length is not None and length > room):
+        raise _channel_quota_error()
+    if recordings.transcode_asked(metadata):
+        transcode_quota_take(account=account)
+
+
 def upload_create(
     *, account: str, channel: str, length: int | None, metadata: dict[str, str | None], now: datetime | None = None
 ) -> Upload:
-    """A new upload with an empty staging file, and its Recording (status `recording` or `uploading`)."""
+    """A new upload with an empty staging file, and its Recording (status `recording` or `uploading`).
+
+    Refused with 403 `bad_target` for a target the uploader may not name, and over a quota: 429
+    `too_many_uploads`, 413 `channel_quota`, 429 `transcode_quota`."""
     _validate_metadata(metadata)
     if length is not None:
         _check_size(length)
+    _check_target(account=account, channel=channel, target=metadata.get("target"))
     now = now or _now()
     upload = Upload(
         id=uuid.uuid4(),
@@ -195,6 +262,7 @@ def upload_create(
         pass
     try:
         with transaction.atomic():
+            _check_quotas(account=account, channel=channel, length=length, metadata=metadata)
             upload.save(force_insert=True)
             recordings.recording_for_upload_created(upload=upload)
     except BaseException:
@@ -263,12 +331,19 @@ def upload_append(
         if length is None:
             raise TusError("too_large", f"uploads may be at most {limit} bytes", status=413)
         raise TusError("too_large", f"the body would go past the upload's length {length}", status=413)
+    # The channel's quota: this upload may grow to what the others leave (a declared length counted
+    # at creation already fits, so this binds uploads of deferred length).
+    quota_end = _channel_room(upload.channel, excluding=upload.id)
+    if max(length or 0, offset + (content_length or 0)) > quota_end:
+        raise _channel_quota_error()
     now = _now()
     token = _acquire(upload_id, offset, now)
     fields: dict[str, object] = {}  # what the release writes: nothing when the body was refused
     digest = None
     try:
-        written, digest = _write_body(upload_id, token, offset, stream, content_length, checksum, limit, length)
+        written, digest = _write_body(
+            upload_id, token, offset, stream, content_length, checksum, limit, length, quota_end
+        )
         fields = {
             "offset": offset + written,
             "updated_at": _now(),
@@ -306,6 +381,7 @@ def _write_body(
     checksum: Checksum | None,
     limit: int,
     length: int | None,
+    quota_end: int,
 ) -> tuple[int, hashlib._Hash | None]:
     path = staging_path(upload_id)
     hasher = checksum.new_hash() if checksum else None
@@ -331,6 +407,8 @@ def _write_body(
                 if offset + written + len(data) > limit:
                     what = "the upload's length" if length is not None else "the size limit"
                     raise TusError("too_large", f"the body goes past {what} ({limit} bytes)", status=413)
+                if offset + written + len(data) > quota_end:
+                    raise _channel_quota_error()
                 handle.write(data)
                 if hasher is not None:
                     hasher.update(data)

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from recording.errors import NetcallError
 from recording.names import is_valid_account, is_valid_name
-from recording.tokens import GRANTS, TokenError, token_mint, token_revoke, token_verify
+from recording.tokens import DEFAULT_GRANTS, GRANTS, TokenError, token_mint, token_revoke, token_verify
 from recording.web.api_errors import api_endpoint, json_object, ttl_field
 from recording.web.page_tokens import QUERY_REFUSED, page_token, page_token_remember
 
@@ -87,7 +87,7 @@ def api_tokens(request: HttpRequest) -> JsonResponse:
     if not (is_valid_account(account) and is_valid_name(channel)):
         raise NetcallError("bad_request", "'account' and 'channel' must be 1-64 characters without slashes")
     ttl = ttl_field(body, default=settings.NETCALL_TOKEN_TTL, maximum=MAX_TTL)
-    grants = body.get("grants", list(GRANTS))
+    grants = body.get("grants", list(DEFAULT_GRANTS))
     if not isinstance(grants, list) or not all(g in GRANTS for g in grants):
         raise NetcallError("bad_request", f"'grants' must be a list drawn from {list(GRANTS)}")
     token = token_mint(account=str(account), channel=str(channel), ttl=ttl, grants=grants)

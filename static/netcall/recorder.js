@@ -456,6 +456,8 @@ export class Recorder {
         // for save: 'upload' (upload.js): the join token and the SDK's events
         token: this.#ctx.token?.() ?? '',
         emit: this.#ctx.events.emit,
+        // the announcement the upload waits for: the server accepts its `target` only once record.start is in
+        announced: announce,
       });
       recording.sink = await sinkPromise;
       recording.save = recording.sink.kind;

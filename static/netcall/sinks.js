@@ -50,6 +50,7 @@ import { UploadSink } from './upload.js';
  * @property {import('./platform.js').Platform} platform
  * @property {string} [token] the join token (the upload grant)
  * @property {import('./events.js').EventChannel['emit']} [emit] emits SDK events (uploadProgress)
+ * @property {Promise<unknown>} [announced] settles once the server has the recording's `record.start` (upload.js waits for it)
  */
 
 /** @typedef {(request: SinkRequest, context: SinkContext) => Sink | Promise<Sink>} SinkFactory */

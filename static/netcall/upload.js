@@ -463,6 +463,8 @@ class Pump {
  * @property {EmitProgress} [emit] emits SDK events
  * @property {string} [endpoint] default '/api/uploads/'
  * @property {number[]} [retryDelays] ms before each attempt after a failure (default 250 ms up to 5 s)
+ * @property {Promise<unknown>} [announced] settles once the server has the recording's `record.start`:
+ *   the server accepts an upload's `target` only for the uploader or a member it announced recording
  */
 
 /** Uploads while recording; `close` resolves once the server holds the whole file with our sha256. */
@@ -503,8 +505,10 @@ export class UploadSink {
    * @param {UploadContext} context
    * @returns {Promise<UploadSink>}
    */
-  static async open(request, { platform, token = '', emit = () => {}, endpoint = UPLOAD_ENDPOINT, retryDelays }) {
+  static async open(request, { platform, token = '', emit = () => {}, endpoint = UPLOAD_ENDPOINT, retryDelays, announced }) {
     const { account, kind } = request.recording;
+    // A refused announcement fails the recording's start by itself; here it only orders the two requests.
+    if (kind !== 'aac') await announced?.catch(() => {});
     const metadata = {
       filename: request.fileName,
       filetype: request.mimeType,

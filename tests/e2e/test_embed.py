@@ -199,7 +199,7 @@ def open_host_page(open_participant: OpenParticipant, participant: Participant, 
 
 
 def embed(host: ParticipantPage, server: DaphneServer, channel: str, **options: Any) -> dict[str, Any]:
-    token = server.mint_token(host.account, channel)
+    token = server.mint_token(host.account, channel, grants=("publish", "record", "upload"))
     result: dict[str, Any] = host.page.evaluate(
         CREATE_JS, {"account": host.account, "token": token, "options": options}
     )

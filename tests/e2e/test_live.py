@@ -65,7 +65,8 @@ def rtmp_listener(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[
 
 def live_join(page: ParticipantPage, server: DaphneServer, channel: str, live: dict[str, Any]) -> dict[str, Any]:
     """Join with the SDK from a plain page of the server, the way an application would."""
-    token = server.mint_token(page.account, channel)
+    grants = ["publish", "live", "record"] if live.get("sessionConfig", {}).get("rtmpUrl") else ["publish"]
+    token = server.mint_token(page.account, channel, grants=grants)
     page.page.goto(server.url + "/")
     return dict(
         page.page.evaluate(

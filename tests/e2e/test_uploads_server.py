@@ -25,7 +25,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_tuspy_uploads_a_file_unchanged(upload_server: DaphneServer, clip: Path) -> None:
-    token = upload_server.mint_token("alice", CHANNEL)
+    token = upload_server.mint_token("alice", CHANNEL, grants=("upload",))
     tus = tus_client.TusClient(upload_server.url + "/api/uploads/", headers={"Authorization": f"Bearer {token}"})
     uploader = tus.uploader(
         file_path=str(clip),
@@ -51,7 +51,7 @@ def test_upload_survives_network_cuts(upload_server: DaphneServer, clip: Path) -
     try:
         proxy.cut_after = 20_000
         proxy.cuts_left = 2
-        token = upload_server.mint_token("bob", CHANNEL)
+        token = upload_server.mint_token("bob", CHANNEL, grants=("upload",))
         tus = tus_client.TusClient(proxy.url + "/api/uploads/", headers={"Authorization": f"Bearer {token}"})
         uploader = tus.uploader(
             file_path=str(clip),
@@ -70,7 +70,7 @@ def test_upload_survives_network_cuts(upload_server: DaphneServer, clip: Path) -
 
 
 def test_seekable_rendition_has_duration(upload_server: DaphneServer, clip: Path, tmp_path: Path) -> None:
-    token = upload_server.mint_token("carol", CHANNEL)
+    token = upload_server.mint_token("carol", CHANNEL, grants=("upload",))
     tus = tus_client.TusClient(upload_server.url + "/api/uploads/", headers={"Authorization": f"Bearer {token}"})
     uploader = tus.uploader(file_path=str(clip), chunk_size=1024 * 1024, metadata={"filetype": "video/webm"})
     uploader.upload()

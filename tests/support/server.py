@@ -78,14 +78,13 @@ class DaphneServer:
         channel: str,
         *,
         ttl: int | None = None,
-        grants: Sequence[str] | None = None,
+        grants: Sequence[str] = ("publish",),
     ) -> str:
-        """A join token the server accepts (minted by the netcall_token command)."""
-        args = ["netcall_token", "--account", account, "--channel", channel]
+        """A join token the server accepts (minted by the netcall_token command), granting `grants`:
+        ask for `record`, `upload` or `live` where the test needs them, as an application would."""
+        args = ["netcall_token", "--account", account, "--channel", channel, "--grants", ",".join(grants)]
         if ttl is not None:
             args += ["--ttl", str(ttl)]
-        if grants is not None:
-            args += ["--grants", ",".join(grants)]
         return self.manage(*args).strip().splitlines()[-1].strip()
 
     def room_url(self, channel: str, account: str, *, type: str | None = None) -> str:

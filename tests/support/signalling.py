@@ -51,8 +51,11 @@ class Client:
             if frame["type"] == type_:
                 return frame
 
-    async def join(self, account: str, channel: str, **token_args: Any) -> dict[str, Any]:
-        token = token_mint(account=account, channel=channel, **token_args)
+    async def join(
+        self, account: str, channel: str, *, grants: tuple[str, ...] = ("publish", "record"), **token_args: Any
+    ) -> dict[str, Any]:
+        """Join with a token granting `grants` (these tests publish and announce recordings)."""
+        token = token_mint(account=account, channel=channel, grants=grants, **token_args)
         reply = await self.request("join", token=token, channel=channel, media={"audio": True, "video": True})
         assert reply["type"] == "ack", reply
         return reply["data"]

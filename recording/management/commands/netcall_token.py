@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recording.tokens import GRANTS, token_mint, token_verify
+from recording.tokens import DEFAULT_GRANTS, GRANTS, token_mint, token_verify
 
 
 class Command(BaseCommand):
@@ -16,7 +16,11 @@ class Command(BaseCommand):
         parser.add_argument("--account", required=True)
         parser.add_argument("--channel", required=True)
         parser.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default NETCALL_TOKEN_TTL)")
-        parser.add_argument("--grants", default=",".join(GRANTS), help="comma list of publish,record,upload,live")
+        parser.add_argument(
+            "--grants",
+            default=",".join(DEFAULT_GRANTS),
+            help=f"comma list drawn from {','.join(GRANTS)} (default {','.join(DEFAULT_GRANTS)})",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         grants = [g for g in options["grants"].split(",") if g]

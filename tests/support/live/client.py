@@ -64,6 +64,15 @@ class LiveClient:
         return await self.wait_for(lambda f: f.get("id") == request_id)
 
     async def join(self, channel: str, live: dict[str, Any] | None = None, **token_args: Any) -> Frame:
+        """Join with a token granting what this join asks for (`live` to host, `record` for rtmpRecord),
+        unless `grants` says otherwise."""
+        if "grants" not in token_args:
+            grants = ["publish"]
+            if live is not None and live.get("rtmpUrl"):
+                grants.append("live")
+            if live is not None and live.get("rtmpRecord"):
+                grants.append("record")
+            token_args["grants"] = grants
         token = token_mint(account=self.account, channel=channel, **token_args)
         body: dict[str, Any] = {"token": token, "channel": channel, "media": {"audio": True, "video": True}}
         if live is not None:
