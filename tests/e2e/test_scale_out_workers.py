@@ -136,7 +136,9 @@ class RemoteLiveClient(LiveClient):
         url = server.url.replace("http://", "ws://") + "/ws/netcall/"
         ws = await connect(url, origin=server.url, ping_interval=None)  # type: ignore[arg-type]
         client = cls(account, _WebSocket(ws))  # type: ignore[arg-type]
-        client.token = await asyncio.to_thread(server.mint_token, account, channel)
+        # host and co-host of a recorded broadcast: hosting needs 'live', rtmpRecord needs 'record'
+        grants = ("publish", "record", "live")
+        client.token = await asyncio.to_thread(lambda: server.mint_token(account, channel, grants=grants))
         return client
 
     async def join(self, channel: str, live: dict[str, Any] | None = None, **token_args: Any) -> dict[str, Any]:

@@ -276,7 +276,12 @@ def test_the_bundled_page_from_another_origin_joins_a_call_and_records_itself(
     ws_url = server.url.replace("http://", "ws://", 1) + "/ws/netcall/"
     joined = alice.page.evaluate(
         "(args) => window.packaged.join(args)",
-        {"url": ws_url, "account": "alice", "token": server.mint_token("alice", channel), "channelName": channel},
+        {
+            "url": ws_url,
+            "account": "alice",
+            "token": server.mint_token("alice", channel, grants=("publish", "record")),
+            "channelName": channel,
+        },
     )
     assert joined == {"ok": True, "members": ["bob"], "account": "alice"}, joined
     assert alice.page.evaluate("() => window.packaged.embed")
