@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from channels.testing import WebsocketCommunicator
+from django.db.backends.utils import CursorWrapper
 
 from netcall_site.asgi import application
 from recording.tokens import token_mint
@@ -56,6 +59,13 @@ class Client:
     async def nothing_more(self) -> bool:
         return await self.ws.receive_nothing(timeout=0.3)
 
+    async def closed_with(self, timeout: float = 3) -> int:
+        """The close code the server closed this socket with (frames before it are skipped)."""
+        while True:
+            output = await self.ws.receive_output(timeout=timeout)
+            if output["type"] == "websocket.close":
+                return int(output.get("code", 1000))
+
     async def close(self) -> None:
         await self.ws.disconnect()
 
@@ -64,3 +74,27 @@ async def joined(account: str, channel: str) -> Client:
     client = await Client.connect()
     await client.join(account, channel)
     return client
+
+
+@contextmanager
+def database_queries() -> Iterator[list[str]]:
+    """Every SQL statement run while in the block, from any thread (the consumers' database thread
+    included, unlike `django_assert_num_queries`, which watches the calling thread's connection only)."""
+    statements: list[str] = []
+    execute, executemany = CursorWrapper.execute, CursorWrapper.executemany
+
+    def recording_execute(self: CursorWrapper, sql: str, params: Any = None) -> Any:
+        statements.append(sql)
+        return execute(self, sql, params)
+
+    def recording_executemany(self: CursorWrapper, sql: str, param_list: Any) -> Any:
+        statements.append(sql)
+        return executemany(self, sql, param_list)
+
+    CursorWrapper.execute = recording_execute  # type: ignore[method-assign,assignment]
+    CursorWrapper.executemany = recording_executemany  # type: ignore[method-assign,assignment]
+    try:
+        yield statements
+    finally:
+        CursorWrapper.execute = execute  # type: ignore[method-assign]
+        CursorWrapper.executemany = executemany  # type: ignore[method-assign]
