@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from typing import Any
 
 from channels.testing import WebsocketCommunicator
 from django.db.backends.utils import CursorWrapper
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from netcall_site.asgi import application
 from recording.tokens import token_mint
@@ -98,3 +101,38 @@ def database_queries() -> Iterator[list[str]]:
     finally:
         CursorWrapper.execute = execute  # type: ignore[method-assign]
         CursorWrapper.executemany = executemany  # type: ignore[method-assign]
+
+
+class RemoteSocket:
+    """What `Client` uses of Channels' WebsocketCommunicator, over a real WebSocket to a running server."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    @classmethod
+    async def open(cls, base_url: str) -> Client:
+        url = base_url.replace("http://", "ws://") + "/ws/netcall/"
+        ws = await connect(url, origin="http://127.0.0.1", ping_interval=None)  # type: ignore[arg-type]
+        return Client(cls(ws))  # type: ignore[arg-type]
+
+    async def send_to(self, *, text_data: str) -> None:
+        await self.ws.send(text_data)
+
+    async def receive_from(self, timeout: float) -> str:
+        return str(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def receive_output(self, timeout: float) -> dict[str, Any]:
+        try:
+            return {"type": "websocket.send", "text": await asyncio.wait_for(self.ws.recv(), timeout)}
+        except ConnectionClosed:
+            return {"type": "websocket.close", "code": self.ws.close_code}
+
+    async def receive_nothing(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self.ws.recv(), timeout)
+        except TimeoutError:
+            return True
+        return False
+
+    async def disconnect(self) -> None:
+        await self.ws.close()
