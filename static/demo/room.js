@@ -1,15 +1,8 @@
 // The demo call page: one tile per participant, mute buttons, Leave, and a live status line.
 // A client of the SDK like any other page: everything goes through the public Netcall API.
 
-import { attachStream } from '../netcall/dom.js';
 import { Netcall } from '../netcall/netcall.js';
-
-/**
- * @typedef {object} Tile
- * @property {HTMLElement} figure
- * @property {HTMLVideoElement} video
- * @property {HTMLElement} state
- */
+import { Tiles, bindMute, connectionText } from './tiles.js';
 
 /** @param {string} id @returns {any} */
 const byId = (id) => document.getElementById(id);
@@ -29,135 +22,28 @@ const ui = {
 };
 
 const nc = new Netcall({ account: config.account, token: config.token });
-/** @type {Map<string, Tile>} */
-const tiles = new Map();
-/** @type {Map<string, string>} peer connection state per remote account */
-const peerStates = new Map();
+const tiles = new Tiles(nc, {
+  container: ui.tiles,
+  enableSound: ui.enableSound,
+  avatar: true,
+  audioOnly,
+  decorate: ({ figure, account }) => addRecordButton(figure, account),
+});
 let left = false;
 
 // --- tiles ----------------------------------------------------------------------------------------
 
-/**
- * The tile of an account, created on first use.
- * @param {string} account
- * @returns {Tile}
- */
-function tileFor(account) {
-  const existing = tiles.get(account);
-  if (existing) return existing;
-  const local = account === config.account;
-  const figure = document.createElement('figure');
-  figure.className = 'tile';
-  figure.dataset.account = account;
-  if (local) figure.dataset.local = 'true';
-  const video = document.createElement('video');
-  video.autoplay = true;
-  video.playsInline = true;
-  video.setAttribute('aria-label', local ? 'Your camera' : `Video of ${account}`);
-  const avatar = document.createElement('div');
-  avatar.className = 'avatar';
-  avatar.setAttribute('aria-hidden', 'true');
-  avatar.textContent = Array.from(account)[0]?.toUpperCase() ?? '?';
-  const caption = document.createElement('figcaption');
-  const name = document.createElement('span');
-  name.className = 'name';
-  name.textContent = local ? `${account} (you)` : account;
-  const state = document.createElement('span');
-  state.className = 'state';
-  caption.append(name, ' ', state);
-  figure.append(video, avatar, caption);
-  if (local) ui.tiles.prepend(figure);
-  else ui.tiles.append(figure);
-  const tile = { figure, video, state };
-  addRecordButton(figure, account);
-  tiles.set(account, tile);
-  return tile;
-}
-
-/** @param {string} account */
-function removeTile(account) {
-  const tile = tiles.get(account);
-  if (!tile) return;
-  tile.video.srcObject = null;
-  tile.figure.remove();
-  tiles.delete(account);
-  peerStates.delete(account);
-}
-
-/**
- * Show a participant's media state (and, for others, the connection to them) in its caption.
- * @param {string} account
- */
-function renderTile(account) {
-  const tile = tiles.get(account);
-  if (!tile) return;
-  const local = account === config.account;
-  const media = local ? localMedia() : nc.getMember(account)?.media ?? { audio: false, video: false };
-  tile.figure.dataset.audio = media.audio ? 'on' : 'off';
-  tile.figure.dataset.video = media.video ? 'on' : 'off';
-  const parts = [media.audio ? 'mic on' : 'mic muted'];
-  if (!audioOnly || media.video) parts.push(media.video ? 'camera on' : 'camera off');
-  const peer = peerStates.get(account);
-  if (!local && peer && peer !== 'connected') {
-    parts.push(peer === 'failed' ? 'connection failed' : 'connecting…');
-  }
-  tile.figure.dataset.peer = local ? 'local' : peer ?? 'new';
-  tile.state.textContent = parts.join(' · ');
-}
-
-/** @returns {{audio: boolean, video: boolean}} what we send */
-function localMedia() {
-  const stream = nc.getLocalStream();
-  const mute = nc.getMute();
-  return {
-    audio: Boolean(stream?.getAudioTracks().length) && !mute.audio,
-    video: Boolean(stream?.getVideoTracks().length) && !mute.video,
-  };
-}
-
-/**
- * Play a stream in a tile; remote tiles are not muted, so their sound plays.
- * @param {Tile} tile
- * @param {MediaStream} stream
- * @param {boolean} muted
- */
-function play(tile, stream, muted) {
-  attachStream(tile.video, stream, { muted })
-    .then((playing) => {
-      if (!playing && !muted && tile.video.srcObject === stream && tile.video.paused) ui.enableSound.hidden = false;
-    })
-    .catch((err) => console.warn('netcall demo: cannot play a stream', err));
-}
-
 function showLocal() {
-  const stream = nc.getLocalStream();
-  const tile = tileFor(config.account);
-  if (stream) play(tile, stream, true);
+  const stream = tiles.showLocal();
   ui.muteAudio.disabled = left || !stream?.getAudioTracks().length;
   ui.muteVideo.disabled = left || !stream?.getVideoTracks().length;
-  renderTile(config.account);
 }
 
 // --- status ---------------------------------------------------------------------------------------
 
 /** @param {string} [prefix] an announcement to put before the summary */
 function renderStatus(prefix = '') {
-  let text;
-  switch (nc.connectionState) {
-    case 'connecting':
-      text = 'Connecting…';
-      break;
-    case 'connected': {
-      const count = nc.members.length + 1;
-      text = `Connected. ${count} ${count === 1 ? 'person' : 'people'} in the call.`;
-      break;
-    }
-    case 'reconnecting':
-      text = 'Connection lost. Reconnecting…';
-      break;
-    default:
-      text = left ? 'You left the call.' : 'Disconnected.';
-  }
+  const text = connectionText(nc, left ? 'You left the call.' : 'Disconnected.');
   ui.status.textContent = prefix ? `${prefix} ${text}` : text;
   ui.status.dataset.state = nc.connectionState;
 }
@@ -192,28 +78,22 @@ function describeError(err) {
 // --- SDK events -----------------------------------------------------------------------------------
 
 nc.on('joinChannel', ({ account }) => {
-  tileFor(account);
-  renderTile(account);
+  tiles.tileFor(account);
+  tiles.render(account);
   renderStatus(`${account} joined.`);
 });
 
 nc.on('leaveChannel', ({ account }) => {
-  removeTile(account);
+  tiles.remove(account);
   renderStatus(`${account} left.`);
 });
 
-nc.on('remoteTrack', ({ account, stream }) => {
-  const tile = tileFor(account);
-  play(tile, stream, false);
-  renderTile(account);
-});
+nc.on('remoteTrack', ({ account, stream }) => tiles.play(account, stream));
 
-nc.on('memberUpdated', ({ account }) => renderTile(account));
+nc.on('memberUpdated', ({ account }) => tiles.render(account));
 
 nc.on('peerState', ({ account, state }) => {
-  if (state === 'closed') return;
-  peerStates.set(account, state);
-  renderTile(account);
+  if (state !== 'closed') tiles.setPeerState(account, state);
 });
 
 nc.on('localTrack', () => showLocal());
@@ -224,7 +104,7 @@ nc.on('connectionState', ({ state }) => {
     ui.leave.disabled = false;
     showLocal();
   } else if (state === 'closed' && !left) {
-    for (const account of [...tiles.keys()]) if (account !== config.account) removeTile(account);
+    tiles.removeOthers();
     ui.muteAudio.disabled = true;
     ui.muteVideo.disabled = true;
     ui.leave.disabled = true;
@@ -238,38 +118,9 @@ nc.on('error', (err) => {
 
 // --- controls -------------------------------------------------------------------------------------
 
-/**
- * @param {HTMLButtonElement} button
- * @param {'audio'|'video'} kind
- */
-function bindMute(button, kind) {
-  button.addEventListener('click', async () => {
-    const muted = button.getAttribute('aria-pressed') !== 'true';
-    button.setAttribute('aria-pressed', String(muted));
-    try {
-      await nc.setMute({ [kind]: muted });
-    } catch (err) {
-      console.warn('netcall demo: could not tell the others about the mute', err);
-    }
-    renderTile(config.account);
-  });
-}
-
-bindMute(ui.muteAudio, 'audio');
-bindMute(ui.muteVideo, 'video');
+bindMute(nc, ui.muteAudio, 'audio', () => tiles.render(config.account));
+bindMute(nc, ui.muteVideo, 'video', () => tiles.render(config.account));
 if (audioOnly) ui.muteVideo.hidden = true;
-
-ui.enableSound.addEventListener('click', () => {
-  ui.enableSound.hidden = true;
-  for (const [account, tile] of tiles) {
-    if (account !== config.account && tile.video.srcObject) {
-      tile.video.play().catch((err) => {
-        console.warn('netcall demo: still cannot play', err);
-        ui.enableSound.hidden = false;
-      });
-    }
-  }
-});
 
 ui.leave.addEventListener('click', async () => {
   left = true;
@@ -281,7 +132,7 @@ ui.leave.addEventListener('click', async () => {
   } finally {
     await nc.stopDevice(Netcall.DEVICE_TYPE_VIDEO);
     await nc.stopDevice(Netcall.DEVICE_TYPE_AUDIO_IN);
-    for (const account of [...tiles.keys()]) removeTile(account);
+    tiles.removeAll();
     ui.rejoin.href = window.location.href;
     ui.leftPanel.hidden = false;
     renderStatus();
@@ -338,7 +189,8 @@ const recordUi = {
   running: /** @type {HTMLUListElement} */ (byId('record-running')),
   files: /** @type {HTMLUListElement} */ (byId('record-files')),
 };
-/** @type {Map<string, {recorder: string, target: string | null, kind: string}>} who records whom, room-wide */
+/** @typedef {{recorder?: string | null, target?: string | null, kind?: string | null}} Notice a RecordState */
+/** @type {Map<string, Notice>} who records whom, room-wide */
 const recordNotices = new Map();
 /** @type {ReturnType<typeof setInterval> | undefined} */
 let readoutTimer;
@@ -485,7 +337,7 @@ function renderNotices() {
   recordUi.notices.dataset.count = String(lines.length);
 }
 
-/** @param {{recorder: string | null, target: string | null, kind: string | null}} record */
+/** @param {Notice} record */
 const noticeKey = ({ recorder, target, kind }) => `${recorder}|${target ?? ''}|${kind}`;
 
 nc.on('recordStateChange', (change) => {
@@ -518,8 +370,8 @@ window.addEventListener('beforeunload', (event) => {
 
 // --- join -----------------------------------------------------------------------------------------
 
-tileFor(config.account);
-renderTile(config.account);
+tiles.tileFor(config.account);
+tiles.render(config.account);
 renderStatus();
 
 // Live broadcast (lobby choice): the seed's liveEnable / sessionConfig, and the push state for the host.

@@ -139,7 +139,10 @@ export class Devices {
    */
   async #open(kind, deviceId) {
     if (!globalThis.navigator?.mediaDevices?.getUserMedia) {
-      throw new UnsupportedError('this browser cannot capture media (getUserMedia is missing or the page is not secure)');
+      throw new UnsupportedError(
+        ClientErrorCode.UNSUPPORTED,
+        'this browser cannot capture media (getUserMedia is missing or the page is not secure)',
+      );
     }
     let constraints = this.#constraints[kind];
     if (deviceId) constraints = { ...(typeof constraints === 'object' ? constraints : {}), deviceId: { exact: deviceId } };

@@ -13,7 +13,7 @@
 //
 // No DOM here: the page (static/demo/embed-frame.js) draws the call.
 
-import { EMBED_PROTOCOL, EMBED_VERSION, EmbedMessage } from './embed.js';
+import { EMBED_PROTOCOL, EMBED_VERSION, EmbedErrorCode, EmbedMessage } from './embed.js';
 import { ClientErrorCode, InvalidStateError, NetcallError } from './errors.js';
 import { NetcallEvent } from './events.js';
 
@@ -22,11 +22,14 @@ const PRIVATE_METHODS = new Set(['constructor', 'on', 'once', 'off']);
 /** The depth past which event payloads and results are cut (they are small, flat objects). */
 const MAX_DEPTH = 8;
 
-/** The embedding is not allowed: wrong or unknown parent origin. */
+/** The embedding is not allowed: wrong or unknown parent origin. Its code: `embed_origin`. */
 export class EmbedOriginError extends NetcallError {
-  /** @param {string} message */
-  constructor(message) {
-    super('embed_origin', message);
+  /**
+   * @param {string} code EmbedErrorCode.ORIGIN
+   * @param {string} [message]
+   */
+  constructor(code, message = code) {
+    super(code, message);
     this.name = 'EmbedOriginError';
   }
 }
@@ -50,10 +53,11 @@ export function declaredParentOrigin(hash) {
  * @returns {string}
  */
 export function checkParentOrigin({ declared, allowed, ancestorOrigins }) {
-  if (!declared) throw new EmbedOriginError('the embedding page did not say its origin (#parent=...)');
-  if (!allowed.includes(declared)) throw new EmbedOriginError(`${declared} is not allowed to embed this call`);
+  const refuse = (/** @type {string} */ message) => new EmbedOriginError(EmbedErrorCode.ORIGIN, message);
+  if (!declared) throw refuse('the embedding page did not say its origin (#parent=...)');
+  if (!allowed.includes(declared)) throw refuse(`${declared} is not allowed to embed this call`);
   if (ancestorOrigins && ancestorOrigins.length > 0 && ancestorOrigins[0] !== declared) {
-    throw new EmbedOriginError(`the embedding page says it is ${declared}, but it is ${ancestorOrigins[0]}`);
+    throw refuse(`the embedding page says it is ${declared}, but it is ${ancestorOrigins[0]}`);
   }
   return declared;
 }
@@ -209,7 +213,7 @@ export class EmbedBridge {
 
   /** @param {InitOptions} options */
   #init(options) {
-    if (this.#call) throw new InvalidStateError('already initialised: call destroy first');
+    if (this.#call) throw new InvalidStateError(ClientErrorCode.INVALID_STATE, 'already initialised: call destroy first');
     const call = this.#createCall(options);
     this.#call = call;
     for (const name of Object.values(NetcallEvent)) {
@@ -233,7 +237,7 @@ export class EmbedBridge {
    */
   async #invoke(method, args) {
     const call = this.#call;
-    if (!call) throw new InvalidStateError('not initialised: send init first');
+    if (!call) throw new InvalidStateError(ClientErrorCode.INVALID_STATE, 'not initialised: send init first');
     if (method === 'getState') {
       return {
         account: call.account,

@@ -45,10 +45,23 @@ export const EmbedMessage = Object.freeze({
 
 const DEFAULT_READY_TIMEOUT_MS = 20_000;
 
+/**
+ * The codes of embedding's own errors, besides the SDK's (the frame's errors keep their codes).
+ * @readonly
+ */
+export const EmbedErrorCode = Object.freeze(/** @type {const} */ ({
+  /** The frame did not load or answer in time (is this origin in the server's NETCALL_EMBED_ORIGINS?). */
+  TIMEOUT: 'embed_timeout',
+  /** The frame was removed (destroy()) while a request waited, or is not attached. */
+  CLOSED: 'embed_closed',
+  /** Inside the frame: the embedding page's origin is not allowed (embed-bridge.js EmbedOriginError). */
+  ORIGIN: 'embed_origin',
+}));
+
 /** A failure reported by the frame (the SDK's NetcallError, carried across), or by this helper. */
 export class NetcallEmbedError extends Error {
   /**
-   * @param {string} code stable machine-readable code (the SDK's codes, or 'embed_timeout', 'embed_closed')
+   * @param {string} code stable machine-readable code (the SDK's codes, or an EmbedErrorCode)
    * @param {string} [message]
    * @param {string} [name] the original error's class name (NetcallError, InvalidStateError, ...)
    */
@@ -148,7 +161,7 @@ export class NetcallEmbed {
         () =>
           reject(
             new NetcallEmbedError(
-              'embed_timeout',
+              EmbedErrorCode.TIMEOUT,
               `the call frame from ${this.origin} did not answer within ${timeoutMs} ms ` +
                 '(is this origin in the server\'s NETCALL_EMBED_ORIGINS?)',
             ),
@@ -277,7 +290,7 @@ export class NetcallEmbed {
     this.#closed = true;
     window.removeEventListener('message', this.#onMessage);
     for (const { reject } of this.#pending.values()) {
-      reject(new NetcallEmbedError('embed_closed', 'the call frame was removed'));
+      reject(new NetcallEmbedError(EmbedErrorCode.CLOSED, 'the call frame was removed'));
     }
     this.#pending.clear();
     this.#listeners.clear();
@@ -291,7 +304,7 @@ export class NetcallEmbed {
    * @returns {Promise<any>}
    */
   #request(message) {
-    if (this.#closed) return Promise.reject(new NetcallEmbedError('embed_closed', 'the call frame was removed'));
+    if (this.#closed) return Promise.reject(new NetcallEmbedError(EmbedErrorCode.CLOSED, 'the call frame was removed'));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
@@ -302,7 +315,7 @@ export class NetcallEmbed {
   /** @param {Record<string, unknown>} message */
   #post(message) {
     const target = this.iframe.contentWindow;
-    if (!target) throw new NetcallEmbedError('embed_closed', 'the call frame is not attached');
+    if (!target) throw new NetcallEmbedError(EmbedErrorCode.CLOSED, 'the call frame is not attached');
     target.postMessage({ protocol: EMBED_PROTOCOL, version: EMBED_VERSION, ...message }, this.origin);
   }
 

@@ -1,5 +1,6 @@
 // Errors raised by the netcall SDK. Every error has a stable machine `code` (the wire protocol's
-// error codes of docs/protocol.md, plus a few client-side ones listed below) and a human `message`.
+// error codes of docs/protocol.md, plus a few client-side ones listed below) and a human `message`;
+// every constructor takes them in that order: `new XError(code, message, options)`.
 
 /**
  * Client-side error codes, in addition to the server's codes of docs/protocol.md.
@@ -60,29 +61,41 @@ export class NetcallError extends Error {
   }
 }
 
-/** A method was called at a time it cannot work (e.g. stop a recording when nothing records). */
+/** A method was called at a time it cannot work (e.g. stop a recording when nothing records). Its code: `invalid_state`, or a more precise one. */
 export class InvalidStateError extends NetcallError {
-  /** @param {string} message @param {string} [code] */
-  constructor(message, code = ClientErrorCode.INVALID_STATE) {
-    super(code, message);
+  /**
+   * @param {string} code e.g. ClientErrorCode.INVALID_STATE
+   * @param {string} [message]
+   * @param {{cause?: unknown}} [options]
+   */
+  constructor(code, message = code, options = undefined) {
+    super(code, message, options);
     this.name = 'InvalidStateError';
   }
 }
 
-/** The browser lacks something the SDK needs (WebRTC, a codec, getUserMedia...). */
+/** The browser lacks something the SDK needs (WebRTC, a codec, getUserMedia...). Its code: `unsupported`, or a more precise one. */
 export class UnsupportedError extends NetcallError {
-  /** @param {string} message @param {string} [code] */
-  constructor(message, code = ClientErrorCode.UNSUPPORTED) {
-    super(code, message);
+  /**
+   * @param {string} code e.g. ClientErrorCode.UNSUPPORTED
+   * @param {string} [message]
+   * @param {{cause?: unknown}} [options]
+   */
+  constructor(code, message = code, options = undefined) {
+    super(code, message, options);
     this.name = 'UnsupportedError';
   }
 }
 
-/** The named account, device or recording does not exist. */
+/** The named account, device or recording does not exist. Its code: `not_found`, or a more precise one. */
 export class NotFoundError extends NetcallError {
-  /** @param {string} message @param {string} [code] */
-  constructor(message, code = ClientErrorCode.NOT_FOUND) {
-    super(code, message);
+  /**
+   * @param {string} code e.g. ClientErrorCode.NOT_FOUND
+   * @param {string} [message]
+   * @param {{cause?: unknown}} [options]
+   */
+  constructor(code, message = code, options = undefined) {
+    super(code, message, options);
     this.name = 'NotFoundError';
   }
 }

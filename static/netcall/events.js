@@ -1,11 +1,11 @@
-// A tiny event emitter, and the list of events the public Netcall object emits.
+// A tiny event emitter, and the list of events the public Netcall object emits with the type of
+// each one's payload (NetcallEventMap).
 
 /**
- * Events of the public `Netcall` object, with the payload each listener receives.
+ * Events of the public `Netcall` object, with the payload each listener receives (typed in NetcallEventMap).
  * @readonly
- * @enum {string}
  */
-export const NetcallEvent = Object.freeze({
+export const NetcallEvent = Object.freeze(/** @type {const} */ ({
   /** A remote member is in the channel: once per account, for those present when you join too. `{account}` */
   JOIN_CHANNEL: 'joinChannel',
   /** A remote member left the channel. `{account, reason}` (reason: left|disconnected|replaced|expired) */
@@ -39,34 +39,62 @@ export const NetcallEvent = Object.freeze({
   LOCAL_TRACK: 'localTrack',
   /** Something went wrong outside a method call: a NetcallError with a stable `.code`. */
   ERROR: 'error',
-});
+}));
+
+/** @typedef {(typeof NetcallEvent)[keyof typeof NetcallEvent]} NetcallEventName */
+
+/**
+ * The payload of each event of NetcallEvent: `on(name, (payload) => ...)` receives `NetcallEventMap[name]`.
+ * @typedef {object} NetcallEventMap
+ * @property {{account: string}} joinChannel
+ * @property {{account: string, reason: string}} leaveChannel
+ * @property {{account: string, track: MediaStreamTrack, stream: MediaStream}} remoteTrack
+ * @property {{account: string, media: {audio: boolean, video: boolean}}} memberUpdated
+ * @property {{state: string}} connectionState
+ * @property {{account: string, state: RTCPeerConnectionState}} peerState
+ * @property {import('./recorder.js').RecordStateChange} recordStateChange
+ * @property {import('./journal.js').RecoveredRecording} recordRecovered
+ * @property {import('./recorder.js').RecordEnded} recordEnded
+ * @property {import('./upload.js').UploadProgress} uploadProgress
+ * @property {import('./live.js').LiveState} liveState
+ * @property {{kind: 'audio'|'video', track: MediaStreamTrack | null}} localTrack
+ * @property {import('./errors.js').NetcallError} error
+ */
+
+/**
+ * The payload of event `K`. Indexing the map by every name of NetcallEvent also checks, at type-check
+ * time, that no event lacks its payload type.
+ * @template {NetcallEventName} K
+ * @typedef {NetcallEventMap[K]} NetcallEventPayload
+ */
 
 /**
  * What an internal module gets of the call's events: listen (on the SDK's internal channel, out of
  * reach of the page's `off`) and emit (to the SDK's modules and the page alike).
  * @typedef {object} EventChannel
- * @property {(name: string, fn: (payload: any) => void) => () => void} on
- * @property {(name: string, payload?: unknown) => void} emit
+ * @property {<K extends keyof NetcallEventMap>(name: K, fn: (payload: NetcallEventMap[K]) => void) => () => void} on
+ * @property {<K extends keyof NetcallEventMap>(name: K, payload: NetcallEventMap[K]) => void} emit
  */
 
-/** @param {string} name @param {unknown} err */
+/** @param {PropertyKey} name @param {unknown} err */
 function warnListener(name, err) {
-  console.warn(`netcall: a '${name}' listener threw`, err);
+  console.warn(`netcall: a '${String(name)}' listener threw`, err);
 }
 
 /**
  * Minimal event emitter. A listener that throws is logged with console.warn and never breaks the
  * emitter or the listeners after it.
- * @template {string} [K=string]
+ * @template {object} [M=Record<string, any>] the event map: each event's name to its payload's type
  */
 export class Emitter {
-  /** @type {Map<string, Set<Function>>} */
+  /** @type {Map<keyof M, Set<(payload: any) => unknown>>} */
   #listeners = new Map();
 
   /**
    * Add a listener.
+   * @template {keyof M} K
    * @param {K} name
-   * @param {(payload: any) => void} fn
+   * @param {(payload: M[K]) => unknown} fn
    * @returns {() => void} a function that removes the listener
    */
   on(name, fn) {
@@ -79,12 +107,13 @@ export class Emitter {
 
   /**
    * Add a listener called at most once.
+   * @template {keyof M} K
    * @param {K} name
-   * @param {(payload: any) => void} fn
+   * @param {(payload: M[K]) => unknown} fn
    * @returns {() => void} a function that removes the listener
    */
   once(name, fn) {
-    const wrapper = (/** @type {any} */ payload) => {
+    const wrapper = (/** @type {M[K]} */ payload) => {
       this.off(name, wrapper);
       fn(payload);
     };
@@ -93,8 +122,9 @@ export class Emitter {
 
   /**
    * Remove a listener (or, without `fn`, every listener of `name`).
+   * @template {keyof M} K
    * @param {K} name
-   * @param {(payload: any) => void} [fn]
+   * @param {(payload: M[K]) => unknown} [fn]
    */
   off(name, fn) {
     if (fn === undefined) {
@@ -106,8 +136,9 @@ export class Emitter {
 
   /**
    * Call every listener of `name` with `payload`.
+   * @template {keyof M} K
    * @param {K} name
-   * @param {unknown} [payload]
+   * @param {M[K]} payload
    * @returns {boolean} whether anyone listened
    */
   emit(name, payload) {
@@ -115,7 +146,7 @@ export class Emitter {
     if (!set || set.size === 0) return false;
     for (const fn of [...set]) {
       try {
-        const result = fn(payload);
+        const result = /** @type {any} */ (fn(payload));
         // An async listener's rejection is a throw too.
         if (result && typeof result.then === 'function') {
           result.then(undefined, (/** @type {unknown} */ err) => warnListener(name, err));

@@ -13,6 +13,7 @@
 
 import { ClientErrorCode, NetcallError } from './errors.js';
 import { Mp4Fixer } from './mp4-fix.js';
+import { holdLock, keysOf, openDatabase, transaction, withLock } from './platform.js';
 import { DownloadSink, FileSink, MemorySink, TeeSink, openSink } from './sinks.js';
 import { WebmFixer } from './webm-fix.js';
 
@@ -46,9 +47,11 @@ const HOLD_BACK_BYTES = 8 * 1024 * 1024;
  */
 
 /** @typedef {Omit<JournalRecord, 'id' | 'updatedAt' | 'size' | 'chunks' | 'attempts'>} JournalMeta */
+/** @typedef {import('./platform.js').Platform} Platform */
 
 /**
- * @typedef {{push: (b: Uint8Array) => Uint8Array[], finish: (s: number | null) => import('./webm-fix.js').FinishResult,
+ * A streaming container fixer (stream-fixer.js): `cutIncomplete` ends a cut recording on whole media.
+ * @typedef {{push: (b: Uint8Array<ArrayBuffer>) => Uint8Array<ArrayBuffer>[], finish: (s: number | null) => import('./stream-fixer.js').FinishResult,
  *   cutIncomplete?: () => number}} Fixer
  */
 
@@ -65,46 +68,16 @@ export function containerFixer(container) {
 
 // --- IndexedDB --------------------------------------------------------------------------------------
 
-/** @type {Promise<IDBDatabase | null> | null} */
-let opening = null;
-
-/** @returns {Promise<IDBDatabase | null>} null where IndexedDB is unavailable (nothing is journalled) */
-function database() {
-  opening ??= new Promise((resolve) => {
-    if (!globalThis.indexedDB) return resolve(null);
-    const request = indexedDB.open(DB_NAME, DB_VERSION);
-    request.onupgradeneeded = () => {
-      const db = request.result;
-      db.createObjectStore('recordings', { keyPath: 'id' });
-      db.createObjectStore('chunks', { keyPath: ['id', 'seq'] });
-    };
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => resolve(null);
-    request.onblocked = () => resolve(null);
-  });
-  return opening;
-}
-
 /**
- * @template T
- * @param {IDBDatabase} db
- * @param {string[]} stores
- * @param {IDBTransactionMode} mode
- * @param {(tx: IDBTransaction) => IDBRequest<T> | void} work
- * @returns {Promise<T | undefined>} the result of the request `work` returns, once committed
+ * @param {Platform} platform
+ * @returns {Promise<IDBDatabase | null>} null where IndexedDB is unavailable (nothing is journalled)
  */
-function transaction(db, stores, mode, work) {
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction(stores, mode);
-    const request = work(tx);
-    tx.oncomplete = () => resolve(request ? request.result : undefined);
-    tx.onerror = () => reject(tx.error);
-    tx.onabort = () => reject(tx.error ?? new Error('transaction aborted'));
+function database(platform) {
+  return openDatabase(platform, DB_NAME, DB_VERSION, (db) => {
+    db.createObjectStore('recordings', { keyPath: 'id' });
+    db.createObjectStore('chunks', { keyPath: ['id', 'seq'] });
   });
 }
-
-/** @param {string} id @returns {IDBKeyRange} every chunk of a journal */
-const chunkRange = (id) => IDBKeyRange.bound([id, 0], [id, Number.MAX_SAFE_INTEGER]);
 
 /**
  * @param {IDBDatabase} db
@@ -112,24 +85,13 @@ const chunkRange = (id) => IDBKeyRange.bound([id, 0], [id, Number.MAX_SAFE_INTEG
  */
 function deleteJournal(db, id) {
   return transaction(db, ['recordings', 'chunks'], 'readwrite', (tx) => {
-    tx.objectStore('chunks').delete(chunkRange(id));
+    tx.objectStore('chunks').delete(keysOf(id));
     tx.objectStore('recordings').delete(id);
   });
 }
 
-/**
- * Hold the Web Lock of a journal while `work` runs.
- * @template T
- * @param {string} id
- * @param {boolean} ifAvailable
- * @param {() => Promise<T>} work
- * @returns {Promise<T | null>} null when someone else holds it (ifAvailable)
- */
-function withJournalLock(id, ifAvailable, work) {
-  const locks = globalThis.navigator?.locks;
-  if (!locks) return work();
-  return locks.request(`netcall-journal:${id}`, { ifAvailable }, (lock) => (lock ? work() : null));
-}
+/** @param {string} id @returns {string} the name of the Web Lock a running recording holds on its journal */
+const lockName = (id) => `netcall-journal:${id}`;
 
 /** @returns {string} */
 function newId() {
@@ -184,24 +146,15 @@ export class JournalWriter {
 
   /**
    * A journal for a recording about to start (holding its lock), or null without IndexedDB.
+   * @param {Platform} platform
    * @param {() => JournalMeta} meta
    * @returns {Promise<JournalWriter | null>}
    */
-  static async open(meta) {
-    const db = await database();
+  static async open(platform, meta) {
+    const db = await database(platform);
     if (!db) return null;
     const writer = new JournalWriter(db, meta);
-    const locks = globalThis.navigator?.locks;
-    if (locks) {
-      await new Promise((locked) => {
-        void locks.request(`netcall-journal:${writer.#id}`, () => {
-          locked(undefined);
-          return new Promise((release) => {
-            writer.#unlock = () => release(undefined);
-          });
-        });
-      });
-    }
+    writer.#unlock = await holdLock(platform, lockName(writer.#id));
     return writer;
   }
 
@@ -274,18 +227,19 @@ export class JournalWriter {
  * Recover every journal no running page holds: replay it through the container fixer into a sink
  * like the recording's own, where that works without a user gesture (a download; a file handle this
  * page may still write; 'none': the Blob only; 'picker' without permission: a download), then drop it.
- * @param {{onRecovered?: (result: RecoveredRecording) => void}} [options]
+ * @param {{platform: Platform, onRecovered?: (result: RecoveredRecording) => void}} options
  * @returns {Promise<RecoveredRecording[]>}
  */
-export async function recoverJournals({ onRecovered = () => {} } = {}) {
-  const db = await database();
+export async function recoverJournals({ platform, onRecovered = () => {} }) {
+  const db = await database(platform);
   if (!db) return [];
   /** @type {JournalRecord[]} */
   const records = (await transaction(db, ['recordings'], 'readonly', (tx) => tx.objectStore('recordings').getAll())) ?? [];
   /** @type {RecoveredRecording[]} */
   const results = [];
   for (const record of records.sort((a, b) => a.startedAt - b.startedAt)) {
-    const result = await withJournalLock(record.id, true, () => recoverOne(db, record)).catch(async (err) => {
+    const recover = () => recoverOne(db, record, { platform });
+    const result = await withLock(platform, lockName(record.id), { ifAvailable: true }, recover).catch(async (err) => {
       const attempts = (record.attempts ?? 0) + 1;
       console.warn(`netcall: recovering ${record.fileName} failed (attempt ${attempts})`, err);
       if (attempts >= MAX_ATTEMPTS) await deleteJournal(db, record.id).catch(() => {});
@@ -302,14 +256,15 @@ export async function recoverJournals({ onRecovered = () => {} } = {}) {
 /**
  * @param {IDBDatabase} db
  * @param {JournalRecord} record
+ * @param {import('./sinks.js').SinkContext} context
  * @returns {Promise<RecoveredRecording | null>}
  */
-async function recoverOne(db, record) {
+async function recoverOne(db, record, context) {
   // Read again under the lock: another tab may have recovered it meanwhile.
   const current = await transaction(db, ['recordings'], 'readonly', (tx) => tx.objectStore('recordings').get(record.id));
   if (!current) return null;
   /** @type {{seq: number, data: Blob, at: number}[]} */
-  const chunks = (await transaction(db, ['chunks'], 'readonly', (tx) => tx.objectStore('chunks').getAll(chunkRange(record.id)))) ?? [];
+  const chunks = (await transaction(db, ['chunks'], 'readonly', (tx) => tx.objectStore('chunks').getAll(keysOf(record.id)))) ?? [];
   if (chunks.length === 0) {
     await deleteJournal(db, record.id);
     return null;
@@ -321,10 +276,10 @@ async function recoverOne(db, record) {
     extension: record.fileName.slice(record.fileName.lastIndexOf('.')),
     recording: { account: record.account, kind: record.kind, channelName: record.channelName },
   };
-  const sink = await recoverySink(record.targets, request);
+  const sink = await recoverySink(record.targets, request, context);
   try {
     const fixer = containerFixer(record.container);
-    /** @type {Uint8Array[]} output not yet written: the end may still be cut */
+    /** @type {Uint8Array<ArrayBuffer>[]} output not yet written: the end may still be cut */
     let held = [];
     let heldBytes = 0;
     let written = 0;
@@ -333,7 +288,7 @@ async function recoverOne(db, record) {
         held.push(part);
         heldBytes += part.length;
         while (held.length > 1 && heldBytes - held[0].length >= HOLD_BACK_BYTES) {
-          const first = /** @type {Uint8Array} */ (held.shift());
+          const first = /** @type {Uint8Array<ArrayBuffer>} */ (held.shift());
           heldBytes -= first.length;
           await sink.write(first);
           written += first.length;
@@ -383,13 +338,14 @@ async function recoverOne(db, record) {
  * A sink like the recording's own, as far as one can be opened without a user gesture.
  * @param {JournalTarget[]} targets
  * @param {import('./sinks.js').SinkRequest} request
+ * @param {import('./sinks.js').SinkContext} context
  * @returns {Promise<import('./sinks.js').Sink>}
  */
-async function recoverySink(targets, request) {
+async function recoverySink(targets, request, context) {
   /** @type {import('./sinks.js').Sink[]} */
   const sinks = [];
   for (const target of targets.length ? targets : [{ type: /** @type {const} */ ('none') }]) {
-    sinks.push(await recoveryTarget(target, request));
+    sinks.push(await recoveryTarget(target, request, context));
   }
   return sinks.length === 1 ? sinks[0] : new TeeSink(sinks);
 }
@@ -397,9 +353,10 @@ async function recoverySink(targets, request) {
 /**
  * @param {JournalTarget} target
  * @param {import('./sinks.js').SinkRequest} request
+ * @param {import('./sinks.js').SinkContext} context
  * @returns {Promise<import('./sinks.js').Sink>}
  */
-async function recoveryTarget(target, request) {
+async function recoveryTarget(target, request, context) {
   switch (target.type) {
     case 'file': {
       // A file this origin may still write (e.g. the origin-private file system): into it. A file the
@@ -413,17 +370,17 @@ async function recoveryTarget(target, request) {
           console.info('netcall: the recording\'s file cannot be written; downloading it instead', err);
         }
       }
-      return new DownloadSink(request);
+      return new DownloadSink(request, context.platform);
     }
     case 'named':
       try {
-        return await openSink(target.name, request);
+        return await openSink(target.name, request, context);
       } catch (err) {
         console.info(`netcall: no '${target.name}' sink on this page; the recovered recording is only returned`, err);
         return new MemorySink(request);
       }
     case 'download':
-      return new DownloadSink(request);
+      return new DownloadSink(request, context.platform);
     default:
       return new MemorySink(request);
   }

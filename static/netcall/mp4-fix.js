@@ -13,13 +13,16 @@
 // The caller writes what `push()` returns and applies `finish().patches` (seek and overwrite; the
 // file's length does not change). Anything unexpected turns the fixer into a pass-through.
 //
-// Box layouts: ISO/IEC 14496-12 (ISO base media file format).
+// Box layouts: ISO/IEC 14496-12 (ISO base media file format). The streaming around the parser
+// (holding the header, pass-through) is stream-fixer.js's.
+
+import { StreamFixer, concat } from './stream-fixer.js';
 
 const MAX_HEADER_BYTES = 4 << 20;
 const MAX_MOOF_BYTES = 4 << 20;
 
-/** @typedef {import('./webm-fix.js').Patch} Patch */
-/** @typedef {import('./webm-fix.js').FinishResult} FinishResult */
+/** @typedef {import('./stream-fixer.js').Patch} Patch */
+/** @typedef {import('./stream-fixer.js').FinishResult} FinishResult */
 
 /**
  * @typedef {object} TrackInfo
@@ -62,23 +65,10 @@ function readBoxHeader(view, offset, end) {
   return { type, size, headerLength };
 }
 
-/** @param {Uint8Array[]} parts @returns {Uint8Array} */
-function concat(parts) {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
-
 /**
  * @param {number} value
  * @param {number} width 4 or 8
- * @returns {Uint8Array}
+ * @returns {Uint8Array<ArrayBuffer>}
  */
 function uintField(value, width) {
   const out = new Uint8Array(width);
@@ -89,13 +79,7 @@ function uintField(value, width) {
 }
 
 /** Streaming fragmented-MP4 fixer; see the module comment. */
-export class Mp4Fixer {
-  /** @type {Uint8Array[]} */
-  #pending = [];
-  #pendingLength = 0;
-  #passthrough = false;
-  #headerDone = false;
-  #out = 0;
+export class Mp4Fixer extends StreamFixer {
   #movieTimescale = 1000;
   #mvhdAt = -1;
   #mvhdWidth = 4;
@@ -108,63 +92,36 @@ export class Mp4Fixer {
   /** @type {Map<number, TrackInfo>} by track_ID */
   #tracks = new Map();
   #fragments = 0;
+  /**
+   * The last fragment read, counted once its mdat is whole (the next box's start says so, or finish());
+   * cutIncomplete() drops a fragment the bytes end in.
+   * @type {{start: number, ends: [TrackInfo, number][], mdatEnd: number | null} | null}
+   */
+  #pendingFragment = null;
   // Top-level box scanner (after moov):
+  /** output offset of the top-level box being read or skipped */
+  #boxAt = 0;
   /** @type {number[]} */
   #acc = [];
-  #skip = 0;
-  /** @type {Uint8Array[] | null} a moof or mfra being collected */
+  /** @type {Uint8Array<ArrayBuffer>[] | null} a moof or mfra being collected */
   #moof = null;
   #moofAt = 0;
   #moofNeed = 0;
   #moofHave = 0;
-  #scanFailed = false;
 
-  /**
-   * @param {Uint8Array} bytes the next bytes of the recording
-   * @returns {Uint8Array[]} what to write now, in order
-   */
-  push(bytes) {
-    if (this.#passthrough) return this.#emit([bytes]);
-    if (!this.#headerDone) {
-      this.#pending.push(bytes);
-      this.#pendingLength += bytes.length;
-      const all = concat(this.#pending);
-      /** @type {{header: Uint8Array, consumed: number} | null} */
-      let rewritten = null;
-      try {
-        rewritten = this.#rewriteHeader(all);
-      } catch (err) {
-        console.debug('netcall: MP4 header not understood, passing it through', err);
-        rewritten = null;
-        this.#passthrough = true;
-      }
-      if (!rewritten && (this.#passthrough || this.#pendingLength > MAX_HEADER_BYTES)) {
-        this.#passthrough = true;
-        this.#pending = [];
-        return this.#emit([all]);
-      }
-      if (!rewritten) return [];
-      this.#pending = [];
-      this.#headerDone = true;
-      const header = this.#emit([rewritten.header]);
-      const rest = all.subarray(rewritten.consumed);
-      return rest.length > 0 ? [...header, ...this.#scan(rest)] : header;
-    }
-    return this.#scan(bytes);
+  constructor() {
+    super('MP4', MAX_HEADER_BYTES);
   }
 
   /**
-   * End of the recording.
-   * @param {number | null} [fallbackSeconds] a duration to use if the fragments could not be timed
+   * @override
+   * @protected
+   * @param {number | null} fallbackSeconds a duration to use if the fragments could not be timed
    * @returns {FinishResult}
    */
-  finish(fallbackSeconds = null) {
-    if (!this.#headerDone || this.#passthrough) {
-      const tail = this.#pending.length > 0 ? [concat(this.#pending)] : [];
-      this.#pending = [];
-      return { tail, patches: [], duration: fallbackSeconds, fixed: false };
-    }
-    if (this.#fragments === 0 || this.#scanFailed) {
+  finishFixed(fallbackSeconds) {
+    this.#commitFragment();
+    if (this.#fragments === 0 || this.scanFailed) {
       // A plain MP4 (moov written last, durations right) or a scan we could not finish.
       const known = this.#mvhdDuration > 0 ? this.#mvhdDuration / this.#movieTimescale : fallbackSeconds;
       return { tail: [], patches: [], duration: known, fixed: this.#fragments === 0 };
@@ -184,19 +141,15 @@ export class Mp4Fixer {
     return { tail: [], patches, duration: movie / this.#movieTimescale, fixed: true };
   }
 
-  /** @param {Uint8Array[]} parts @returns {Uint8Array[]} */
-  #emit(parts) {
-    for (const p of parts) this.#out += p.length;
-    return parts;
-  }
-
   // --- moov --------------------------------------------------------------------------------------
 
   /**
-   * @param {Uint8Array} all every byte so far
-   * @returns {{header: Uint8Array, consumed: number} | null} null until moov is complete
+   * @override
+   * @protected
+   * @param {Uint8Array<ArrayBuffer>} all every byte so far
+   * @returns {{header: Uint8Array<ArrayBuffer>, consumed: number} | null} null until moov is complete
    */
-  #rewriteHeader(all) {
+  rewriteHeader(all) {
     const view = new DataView(all.buffer, all.byteOffset, all.byteLength);
     for (let offset = 0; ; ) {
       const box = readBoxHeader(view, offset, all.length);
@@ -205,7 +158,7 @@ export class Mp4Fixer {
       const end = offset + box.size;
       if (end > all.length) return null;
       if (box.type === 'moov') {
-        const moov = this.#rewriteMoov(all.subarray(offset, end), this.#out + offset);
+        const moov = this.#rewriteMoov(all.subarray(offset, end), this.out + offset);
         return { header: concat([all.subarray(0, offset), moov]), consumed: end };
       }
       offset = end;
@@ -213,14 +166,14 @@ export class Mp4Fixer {
   }
 
   /**
-   * @param {Uint8Array} moov the whole moov box
+   * @param {Uint8Array<ArrayBuffer>} moov the whole moov box
    * @param {number} at its output offset
-   * @returns {Uint8Array} the new moov
+   * @returns {Uint8Array<ArrayBuffer>} the new moov
    */
   #rewriteMoov(moov, at) {
     const view = new DataView(moov.buffer, moov.byteOffset, moov.byteLength);
     const head = /** @type {NonNullable<ReturnType<typeof readBoxHeader>>} */ (readBoxHeader(view, 0, moov.length));
-    /** @type {Uint8Array[]} */
+    /** @type {Uint8Array<ArrayBuffer>[]} */
     const children = [];
     let hasMvex = false;
     let hasMehd = false;
@@ -245,7 +198,7 @@ export class Mp4Fixer {
   }
 
   /**
-   * @param {Uint8Array} box a container box
+   * @param {Uint8Array<ArrayBuffer>} box a container box
    * @param {string} type
    * @returns {boolean} whether it has a direct child of `type`
    */
@@ -260,7 +213,7 @@ export class Mp4Fixer {
     return false;
   }
 
-  /** @param {Uint8Array} mvex @returns {Uint8Array} mvex with a version-1 mehd first */
+  /** @param {Uint8Array<ArrayBuffer>} mvex @returns {Uint8Array<ArrayBuffer>} mvex with a version-1 mehd first */
   #withMehd(mvex) {
     const mehd = new Uint8Array([0, 0, 0, 20, ...fourcc('mehd'), 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     const size = mvex.length + mehd.length;
@@ -269,7 +222,7 @@ export class Mp4Fixer {
 
   /**
    * Note where every duration field of the (rewritten) moov lands in the output.
-   * @param {Uint8Array} moov
+   * @param {Uint8Array<ArrayBuffer>} moov
    * @param {number} at output offset of moov
    */
   #index(moov, at) {
@@ -342,64 +295,57 @@ export class Mp4Fixer {
 
   // --- fragments ---------------------------------------------------------------------------------
 
-  /** @param {Uint8Array} bytes @returns {Uint8Array[]} */
-  #scan(bytes) {
-    if (!this.#scanFailed) {
-      try {
-        this.#scanBytes(bytes);
-      } catch (err) {
-        console.debug('netcall: MP4 fragment scan stopped; the file keeps its duration estimate', err);
-        this.#scanFailed = true;
+  /**
+   * Read on through the top-level boxes, parsing each moof (and an mfra to shift), skipping the rest.
+   * @override
+   * @protected
+   * @param {Uint8Array<ArrayBuffer>} bytes
+   * @param {number} at
+   * @param {number} position output offset of bytes[at]
+   * @returns {number}
+   */
+  scanFrom(bytes, at, position) {
+    let i = at;
+    if (this.#moof) {
+      const n = Math.min(this.#moofNeed - this.#moofHave, bytes.length - i);
+      this.#moof.push(bytes.subarray(i, i + n));
+      this.#moofHave += n;
+      i += n;
+      if (this.#moofHave === this.#moofNeed) {
+        const box = concat(this.#moof);
+        if (box[4] === 0x6d && box[5] === 0x6f) this.#onMoof(box, this.#moofAt);
+        else this.#onMfra(box, this.#moofAt);
+        this.#moof = null;
       }
+      return i;
     }
-    return this.#emit([bytes]);
-  }
-
-  /** @param {Uint8Array} bytes */
-  #scanBytes(bytes) {
-    let i = 0;
-    while (i < bytes.length) {
-      if (this.#skip > 0) {
-        const n = Math.min(this.#skip, bytes.length - i);
-        i += n;
-        this.#skip -= n;
-        continue;
-      }
-      if (this.#moof) {
-        const n = Math.min(this.#moofNeed - this.#moofHave, bytes.length - i);
-        this.#moof.push(bytes.subarray(i, i + n));
-        this.#moofHave += n;
-        i += n;
-        if (this.#moofHave === this.#moofNeed) {
-          const box = concat(this.#moof);
-          if (box[4] === 0x6d && box[5] === 0x6f) this.#onMoof(box);
-          else this.#onMfra(box, this.#moofAt);
-          this.#moof = null;
-        }
-        continue;
-      }
-      this.#acc.push(bytes[i++]);
-      if (this.#acc.length < 8) continue;
-      const head = Uint8Array.from(this.#acc);
-      const box = readBoxHeader(new DataView(head.buffer), 0, head.length);
-      if (!box) continue; // a 64-bit size: wait for 16 bytes
-      this.#acc = [];
-      const rest = box.size - box.headerLength;
-      if (box.type === 'moof' || (box.type === 'mfra' && this.#shift !== 0)) {
-        if (box.size > MAX_MOOF_BYTES) throw new Error(`${box.type} too large`);
-        this.#moofAt = this.#out + i - head.length;
-        this.#moof = [head];
-        this.#moofNeed = box.size;
-        this.#moofHave = head.length;
-      } else {
-        this.#skip = rest; // mdat, mfra, free...: Infinity for "to the end"
-      }
+    // Collect a box header, a byte at a time: 8 bytes, 16 with a 64-bit size.
+    const start = position - this.#acc.length;
+    this.#acc.push(bytes[i++]);
+    if (this.#acc.length < 8) return i;
+    const head = Uint8Array.from(this.#acc);
+    const box = readBoxHeader(new DataView(head.buffer), 0, head.length);
+    if (!box) return i; // a 64-bit size: wait for 16 bytes
+    this.#acc = [];
+    this.#boxAt = start;
+    const fragment = this.#pendingFragment;
+    if (fragment && box.type === 'mdat' && fragment.mdatEnd === null) fragment.mdatEnd = start + box.size;
+    else if (fragment && (fragment.mdatEnd === null || start >= fragment.mdatEnd)) this.#commitFragment();
+    if (box.type === 'moof' || (box.type === 'mfra' && this.#shift !== 0)) {
+      if (box.size > MAX_MOOF_BYTES) throw new Error(`${box.type} too large`);
+      this.#moofAt = start;
+      this.#moof = [head];
+      this.#moofNeed = box.size;
+      this.#moofHave = head.length;
+    } else {
+      this.skip(box.size - box.headerLength); // mdat, mfra, free...: Infinity for "to the end"
     }
+    return i;
   }
 
   /**
    * The random-access index at the end names moofs by absolute offset: shift them like the moov grew.
-   * @param {Uint8Array} mfra the whole mfra box
+   * @param {Uint8Array<ArrayBuffer>} mfra the whole mfra box
    * @param {number} at its output offset
    */
   #onMfra(mfra, at) {
@@ -425,22 +371,63 @@ export class Mp4Fixer {
     }
   }
 
-  /** @param {Uint8Array} moof the whole moof box */
-  #onMoof(moof) {
+  /** @param {Uint8Array<ArrayBuffer>} moof the whole moof box */
+  /**
+   * @param {Uint8Array<ArrayBuffer>} moof the whole moof box
+   * @param {number} at its output offset
+   */
+  #onMoof(moof, at) {
     this.#fragments += 1;
+    this.#commitFragment();
     const view = new DataView(moof.buffer, moof.byteOffset, moof.byteLength);
+    /** @type {[TrackInfo, number][]} */
+    const ends = [];
     for (let offset = 8; offset < moof.length; ) {
       const box = readBoxHeader(view, offset, moof.length);
       if (!box) break;
-      if (box.type === 'traf') this.#onTraf(view, offset + box.headerLength, offset + box.size);
+      const reach = box.type === 'traf' ? this.#onTraf(view, offset + box.headerLength, offset + box.size) : null;
+      if (reach) ends.push(reach);
       offset += box.size;
     }
+    this.#pendingFragment = { start: at, ends, mdatEnd: null };
+  }
+
+  /** The last fragment read is whole: how far its samples reach counts. */
+  #commitFragment() {
+    const fragment = this.#pendingFragment;
+    if (!fragment) return;
+    this.#pendingFragment = null;
+    for (const [track, end] of fragment.ends) track.end = Math.max(track.end, end);
+  }
+
+  /**
+   * The recording was cut short (a crashed page's journal, see journal.js): drop the fragment (moof
+   * and mdat) or box the bytes end in the middle of, so the file ends on whole samples. Call before finish().
+   * @returns {number} the length to cut the output to (at most what push() handed out)
+   */
+  cutIncomplete() {
+    if (!this.rewriting || this.scanFailed) return this.out;
+    let end = this.out;
+    if (this.#moof || this.skipping > 0) end = this.#boxAt;
+    else if (this.#acc.length > 0) end = this.out - this.#acc.length;
+    const fragment = this.#pendingFragment;
+    if (fragment && (fragment.mdatEnd === null || fragment.mdatEnd > end)) {
+      end = Math.min(end, fragment.start);
+      this.#pendingFragment = null;
+    }
+    this.#commitFragment();
+    this.truncateOutput(end);
+    this.skip(0);
+    this.#acc = [];
+    this.#moof = null;
+    return this.out;
   }
 
   /**
    * @param {DataView} view
    * @param {number} start
    * @param {number} end
+   * @returns {[TrackInfo, number] | null} the track and how far this fragment's samples of it reach
    */
   #onTraf(view, start, end) {
     let track = /** @type {TrackInfo | undefined} */ (undefined);
@@ -476,8 +463,8 @@ export class Mp4Fixer {
       }
       offset += box.size;
     }
-    if (!track) return;
+    if (!track) return null;
     const from = base >= 0 ? base : track.end;
-    track.end = Math.max(track.end, from + total);
+    return [track, from + total];
   }
 }

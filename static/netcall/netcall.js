@@ -6,19 +6,24 @@
 //   const { members } = await nc.joinChannel({ channelName, type: Netcall.NETCALL_TYPE_VIDEO })
 //
 // Netcall composes the internal modules, each with one job: signalling.js (the WebSocket protocol),
-// peers.js (the WebRTC mesh), devices.js (microphone and camera), events.js (the emitter). None of
-// them touches the DOM; dom.js holds the helpers for pages.
+// peers.js (the WebRTC mesh), devices.js (microphone and camera), events.js (the emitter),
+// recorder.js (client recording). None of them touches the DOM or browser storage: what they need of
+// it (IndexedDB, Web Locks, downloads) they receive as a Platform, the browser's (platform.js) wired
+// in here; dom.js holds the helpers for pages.
 
 import { Devices } from './devices.js';
 import { ClientErrorCode, InvalidStateError, NetcallError, NotFoundError, UnsupportedError } from './errors.js';
 import { Emitter, NetcallEvent } from './events.js';
 import { isServerAccount, liveStateChange } from './live.js';
 import { Peers } from './peers.js';
+import { browserPlatform } from './platform.js';
 import { Recorder, recordStateChange } from './recorder.js';
 import { Signalling, SignallingState } from './signalling.js';
 import { resumePendingUploads } from './upload.js';
 
 export { NetcallError, InvalidStateError, UnsupportedError, NotFoundError, NetcallEvent };
+
+/** @typedef {import('./events.js').NetcallEventMap} NetcallEventMap */
 
 /** Names: 1–64 characters, no control characters, no slashes (docs/protocol.md). */
 const NAME_RE = /^[^\u0000-\u001f\u007f/\\]{1,64}$/u;
@@ -48,7 +53,7 @@ const NAME_RE = /^[^\u0000-\u001f\u007f/\\]{1,64}$/u;
  * @property {string} session our session id
  * @property {string[]} members the accounts of the other members
  * @property {Member[]} memberList the other members in full
- * @property {object[]} recordings recording notices running in the channel
+ * @property {import('./recorder.js').RecordState[]} recordings recording notices running in the channel
  * @property {{role: string, session: string|null, host: string|null, record: boolean} | null} live the
  *   channel's live session and our role in it (live.js), or null
  */
@@ -67,9 +72,9 @@ export class Netcall {
   #url;
   /** @type {RTCIceServer[] | undefined} */
   #iceServers;
-  /** @type {Emitter} the page's listeners (on/off/once) */
+  /** @type {Emitter<NetcallEventMap>} the page's listeners (on/off/once) */
   #events = new Emitter();
-  /** @type {Emitter} the SDK's own modules' listeners: `off(name)` without a function never reaches them */
+  /** @type {Emitter<NetcallEventMap>} the SDK's own modules' listeners: `off(name)` without a function never reaches them */
   #internal = new Emitter();
   #devices;
   /** @type {Signalling | null} */
@@ -111,14 +116,14 @@ export class Netcall {
     if (typeof token !== 'string' || token === '') {
       throw new NetcallError(ClientErrorCode.BAD_ARGUMENT, 'a join token is required');
     }
-    if (typeof RTCPeerConnection !== 'function') throw new UnsupportedError('this browser has no WebRTC');
+    if (typeof RTCPeerConnection !== 'function') throw new UnsupportedError(ClientErrorCode.UNSUPPORTED, 'this browser has no WebRTC');
     this.#account = account;
     this.#token = token;
     this.#url = url ?? defaultUrl();
     this.#iceServers = iceServers;
     this.#signallingOptions = signalling ?? {};
     this.#devices = new Devices({ constraints, onTrack: (kind, track) => this.#onLocalTrack(kind, track) });
-    this.#recorder = new Recorder(this.#recorderContext(), { save: recordSave });
+    this.#recorder = new Recorder(this.#recorderContext(), { platform: browserPlatform, save: recordSave });
   }
 
   // --- state ------------------------------------------------------------------------------------
@@ -180,9 +185,10 @@ export class Netcall {
   // --- events -----------------------------------------------------------------------------------
 
   /**
-   * Listen to an event (see NetcallEvent for names and payloads).
-   * @param {string} name
-   * @param {(payload: any) => void} fn
+   * Listen to an event (see NetcallEvent for names, NetcallEventMap for payloads).
+   * @template {keyof NetcallEventMap} K
+   * @param {K} name
+   * @param {(payload: NetcallEventMap[K]) => unknown} fn
    * @returns {() => void} removes the listener
    */
   on(name, fn) {
@@ -191,8 +197,9 @@ export class Netcall {
 
   /**
    * Listen to an event once.
-   * @param {string} name
-   * @param {(payload: any) => void} fn
+   * @template {keyof NetcallEventMap} K
+   * @param {K} name
+   * @param {(payload: NetcallEventMap[K]) => unknown} fn
    * @returns {() => void} removes the listener
    */
   once(name, fn) {
@@ -201,8 +208,9 @@ export class Netcall {
 
   /**
    * Stop listening.
-   * @param {string} name
-   * @param {(payload: any) => void} [fn] without it, every listener of `name`
+   * @template {keyof NetcallEventMap} K
+   * @param {K} name
+   * @param {(payload: NetcallEventMap[K]) => unknown} [fn] without it, every listener of `name`
    */
   off(name, fn) {
     this.#events.off(name, fn);
@@ -210,8 +218,9 @@ export class Netcall {
 
   /**
    * Emit an event: first to the SDK's own modules, then to the page's listeners.
-   * @param {string} name
-   * @param {unknown} [payload]
+   * @template {keyof NetcallEventMap} K
+   * @param {K} name
+   * @param {NetcallEventMap[K]} payload
    */
   #emit(name, payload) {
     this.#internal.emit(name, payload);
@@ -270,7 +279,7 @@ export class Netcall {
    */
   async joinChannel(options) {
     if (this.#joining || this.#signalling) {
-      throw new InvalidStateError('already in a channel: call leaveChannel() first');
+      throw new InvalidStateError(ClientErrorCode.INVALID_STATE, 'already in a channel: call leaveChannel() first');
     }
     const { channelName, type = Netcall.NETCALL_TYPE_VIDEO, liveEnable, sessionConfig, token } = options ?? {};
     if (typeof channelName !== 'string' || !NAME_RE.test(channelName)) {
@@ -309,7 +318,11 @@ export class Netcall {
    * @returns {Promise<{url: string, recordingId: string | null, state: string}[]>}
    */
   resumeUploads() {
-    return resumePendingUploads({ token: this.#token, emit: (name, payload) => this.#emit(name, payload) });
+    return resumePendingUploads({
+      platform: browserPlatform,
+      token: this.#token,
+      emit: (name, payload) => this.#emit(name, payload),
+    });
   }
 
   /**
@@ -627,7 +640,7 @@ export class Netcall {
    */
   #request(type, fields) {
     if (!this.#signalling) {
-      return Promise.reject(new InvalidStateError('not in a channel'));
+      return Promise.reject(new InvalidStateError(ClientErrorCode.INVALID_STATE, 'not in a channel'));
     }
     return this.#signalling.request(type, fields);
   }
@@ -653,6 +666,6 @@ function deviceKind(type) {
     case Netcall.DEVICE_TYPE_AUDIO_OUT_CHAT:
       return null;
     default:
-      throw new NotFoundError(`unknown device type ${type}`);
+      throw new NotFoundError(ClientErrorCode.NOT_FOUND, `unknown device type ${type}`);
   }
 }

@@ -7,12 +7,12 @@
 //
 //  - AudioMix: a WebAudio graph on a running AudioContext whose MediaStreamAudioDestinationNode
 //    yields one audio track; inputs (one per voice) are connected and disconnected as the call
-//    changes, while the destination runs on, so the file has no gap and no stall.
+//    changes, while the destination runs on, so the file has no gap and no stall. Remote voices are
+//    also played out through the platform (platform.js), or Chromium hands WebAudio only silence.
 //  - VideoRelay: a MediaStreamTrackGenerator (insertable streams) fed frame by frame from the
 //    current source track through a MediaStreamTrackProcessor, retimed on one clock; while there is
 //    no source (camera off, member reconnecting), black frames keep the video going.
 
-import { playDetached } from './dom.js';
 import { canRelayVideoFrames } from './formats.js';
 
 /** No source frame for this long: write a black frame. */
@@ -31,15 +31,20 @@ const DEFAULT_SIZE = { width: 640, height: 480 };
 /** A WebAudio mix of any number of audio tracks into one stable track. */
 export class AudioMix {
   #context;
+  #platform;
   #destination;
   /** @type {ConstantSourceNode} keeps the graph (and the output track) running with no input */
   #keepAlive;
   /** @type {Map<string, MixInput>} */
   #inputs = new Map();
 
-  /** @param {AudioContext} context a running context */
-  constructor(context) {
+  /**
+   * @param {AudioContext} context a running context
+   * @param {Pick<import('./platform.js').Platform, 'playDetached'>} platform plays remote inputs out
+   */
+  constructor(context, platform) {
     this.#context = context;
+    this.#platform = platform;
     this.#destination = context.createMediaStreamDestination();
     this.#keepAlive = context.createConstantSource();
     this.#keepAlive.offset.value = 0;
@@ -75,7 +80,7 @@ export class AudioMix {
     const stream = new MediaStream([track]);
     const source = this.#context.createMediaStreamSource(stream);
     source.connect(this.#destination);
-    this.#inputs.set(key, { track, source, release: remote ? playDetached(stream) : () => {} });
+    this.#inputs.set(key, { track, source, release: remote ? this.#platform.playDetached(stream) : () => {} });
   }
 
   /** Disconnect everything and end the output track. */

@@ -31,7 +31,7 @@ const DEFAULT_AUDIO_BPS = 128_000;
 
 /** @typedef {'mp4'|'aac'} RecordKind */
 /** @typedef {import('./sinks.js').Sink} Sink */
-/** @typedef {string | FileSystemFileHandle | Sink} SaveOption */
+/** @typedef {string | FileSystemFileHandle | Sink | (string | FileSystemFileHandle | Sink)[]} SaveOption */
 
 /**
  * @typedef {object} RecordOptions
@@ -98,11 +98,42 @@ const DEFAULT_AUDIO_BPS = 128_000;
  */
 
 /**
+ * A recording notice of the wire protocol (docs/protocol.md `RecordState`): who records whom.
+ * @typedef {object} RecordState
+ * @property {string} [recorder] the recording member's account
+ * @property {string | null} [target] whom (null: the mix)
+ * @property {string} [kind] 'mp4' | 'aac'
+ * @property {string} [startedAt]
+ */
+
+/**
+ * The payload of a 'recordStateChange' event: someone in the channel (you included) started or
+ * stopped recording someone.
+ * @typedef {object} RecordStateChange
+ * @property {string | null} recorder
+ * @property {string | null} target whom (null: the mix)
+ * @property {string | null} kind 'mp4' | 'aac'
+ * @property {string | null} startedAt
+ * @property {string} state 'started' | 'stopped'
+ * @property {boolean} local whether it is one of our own recordings
+ */
+
+/**
+ * The payload of a 'recordEnded' event: one of our recordings ended without stop being called.
+ * @typedef {object} RecordEnded
+ * @property {string} account
+ * @property {RecordKind} kind
+ * @property {string} reason 'left' | 'disconnected' | 'expired' | 'leftChannel' | 'error'
+ * @property {RecordResult | null} result the file (null when it could not be saved)
+ * @property {NetcallError | null} error
+ */
+
+/**
  * The payload of a 'recordStateChange' event.
- * @param {{recorder?: string, target?: string | null, kind?: string, startedAt?: string} | undefined} record a RecordState
+ * @param {RecordState | undefined} record
  * @param {string} state 'started' | 'stopped'
  * @param {boolean} local whether it is one of our own recordings
- * @returns {{recorder: string | null, target: string | null, kind: string | null, startedAt: string | null, state: string, local: boolean}}
+ * @returns {RecordStateChange}
  */
 export function recordStateChange(record, state, local) {
   return {
@@ -231,13 +262,16 @@ export class Recorder {
   #reconnecting = false;
   /** @type {Promise<import('./journal.js').RecoveredRecording[]> | null} */
   #recovering = null;
+  #platform;
 
   /**
    * @param {RecorderContext} ctx
-   * @param {{save?: SaveOption}} [options] `save`: the default for every recording ('download')
+   * @param {{platform: import('./platform.js').Platform, save?: SaveOption}} options `platform`: storage,
+   *   locks, downloads (platform.js); `save`: the default for every recording ('download')
    */
-  constructor(ctx, { save = 'download' } = {}) {
+  constructor(ctx, { platform, save = 'download' }) {
     this.#ctx = ctx;
+    this.#platform = platform;
     this.#defaultSave = save;
     const events = ctx.events;
     events.on(NetcallEvent.REMOTE_TRACK, ({ account }) => this.#onMemberMedia(account));
@@ -299,6 +333,7 @@ export class Recorder {
    */
   recover() {
     this.#recovering ??= recoverJournals({
+      platform: this.#platform,
       onRecovered: (result) => this.#ctx.events.emit(NetcallEvent.RECORD_RECOVERED, result),
     }).finally(() => {
       this.#recovering = null;
@@ -348,15 +383,15 @@ export class Recorder {
   async #start(kind, account, options) {
     // Everything up to opening the sink is synchronous: a save-as dialog needs the user's gesture.
     const channel = this.#ctx.channelName();
-    if (!channel) throw new InvalidStateError('not in a channel: join one first', ClientErrorCode.NOT_IN_CHANNEL);
+    if (!channel) throw new InvalidStateError(ClientErrorCode.NOT_IN_CHANNEL, 'not in a channel: join one first');
     const self = account === this.#ctx.account;
     if (kind === 'mp4' && !self && !this.#ctx.members().includes(account)) {
-      throw new NotFoundError(`${account} is not in the channel`, ClientErrorCode.NO_SUCH_ACCOUNT);
+      throw new NotFoundError(ClientErrorCode.NO_SUCH_ACCOUNT, `${account} is not in the channel`);
     }
     const key = kind === 'aac' ? 'aac' : `mp4:${account}`;
     if (this.#active.has(key)) {
       const what = kind === 'aac' ? 'the mix' : account;
-      throw new InvalidStateError(`already recording ${what}`, ClientErrorCode.ALREADY_RECORDING);
+      throw new InvalidStateError(ClientErrorCode.ALREADY_RECORDING, `already recording ${what}`);
     }
     if (options.format !== undefined && !['mp4', 'webm'].includes(options.format)) {
       throw new NetcallError(ClientErrorCode.BAD_ARGUMENT, "format must be 'mp4' or 'webm'");
@@ -365,10 +400,10 @@ export class Recorder {
     const format = pickFormat(media, { format: options.format });
     if (!format) {
       throw new UnsupportedError(
+        ClientErrorCode.NO_SUPPORTED_FORMAT,
         canRecord()
           ? `this browser cannot record ${options.format ?? 'MP4 or WebM'} ${media}`
           : 'this browser cannot record (no MediaRecorder)',
-        ClientErrorCode.NO_SUPPORTED_FORMAT,
       );
     }
     const stem = kind === 'aac' ? `mix-${channel}-${stamp(new Date())}` : `${account}-${stamp(new Date())}`;
@@ -385,19 +420,23 @@ export class Recorder {
     const announce = this.#ctx.request('record.start', { target: recording.target ?? undefined, kind });
     announce.catch(() => {}); // handled below; not an unhandled rejection meanwhile
     try {
-      const sinkPromise = openSink(options.save ?? this.#defaultSave, {
+      const request = {
         fileName: recording.fileName,
         mimeType: format.mimeType,
         extension: format.extension,
         recording: { account, kind, channelName: channel },
+      };
+      const sinkPromise = openSink(options.save ?? this.#defaultSave, request, {
+        platform: this.#platform,
         // for save: 'upload' (upload.js): the join token and the SDK's events
-        context: { token: this.#ctx.token?.() ?? '', emit: (name, payload) => this.#ctx.events.emit(name, payload) },
+        token: this.#ctx.token?.() ?? '',
+        emit: this.#ctx.events.emit,
       });
       recording.sink = await sinkPromise;
       recording.save = recording.sink.kind;
       const targets = journalTargets(options.save ?? this.#defaultSave, recording.sink);
       if (targets.length > 0) {
-        recording.journal = await JournalWriter.open(() => ({
+        recording.journal = await JournalWriter.open(this.#platform, () => ({
           account,
           kind,
           channelName: channel,
@@ -413,7 +452,7 @@ export class Recorder {
       }
       const ack = await announce.catch((err) => {
         throw err?.code === 'not_in_room'
-          ? new NotFoundError(`${account} is not in the channel`, ClientErrorCode.NO_SUCH_ACCOUNT)
+          ? new NotFoundError(ClientErrorCode.NO_SUCH_ACCOUNT, `${account} is not in the channel`)
           : err;
       });
       recording.announced = true;
@@ -451,7 +490,7 @@ export class Recorder {
    */
   async #startMedia(recording, options) {
     const audio = await this.#audioContext();
-    recording.mix = new AudioMix(audio);
+    recording.mix = new AudioMix(audio, this.#platform);
     /** @type {MediaStreamTrack[]} */
     const tracks = [];
     if (recording.kind === 'mp4') {
@@ -711,7 +750,7 @@ export class Recorder {
     }
     const recording = this.#active.get(key);
     if (!recording || recording.state === 'starting') {
-      throw new InvalidStateError(message, ClientErrorCode.NOT_RECORDING);
+      throw new InvalidStateError(ClientErrorCode.NOT_RECORDING, message);
     }
     const result = await this.#finish(recording, 'stopped');
     this.#ended.delete(key);
@@ -736,14 +775,15 @@ export class Recorder {
         error: error ?? null,
       });
     } catch (err) {
+      const failure = /** @type {NetcallError} */ (err); // #finish() rejects with NetcallErrors only
       this.#ctx.events.emit(NetcallEvent.RECORD_ENDED, {
         account: recording.account,
         kind: recording.kind,
         reason: 'error',
         result: null,
-        error: err,
+        error: failure,
       });
-      this.#ctx.events.emit(NetcallEvent.ERROR, err);
+      this.#ctx.events.emit(NetcallEvent.ERROR, failure);
     }
   }
 

@@ -22,7 +22,7 @@ export class Sha256 {
   #blockLength = 0;
   #length = 0;
 
-  /** @param {Uint8Array} data */
+  /** @param {Uint8Array<ArrayBuffer>} data */
   update(data) {
     let i = 0;
     this.#length += data.length;
@@ -57,7 +57,7 @@ export class Sha256 {
     return Array.from(this.#h, (x) => x.toString(16).padStart(8, '0')).join('');
   }
 
-  /** @param {Uint8Array} data @param {number} at */
+  /** @param {Uint8Array<ArrayBuffer>} data @param {number} at */
   #compress(data, at) {
     const w = this.#w;
     for (let t = 0; t < 16; t++) {

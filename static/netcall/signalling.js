@@ -43,11 +43,18 @@ const FATAL_JOIN_CODES = new Set([
  */
 
 /**
- * One signalling connection. Events:
- * - 'state' {state}: a SignallingState
- * - 'event' frame: a server event (member.joined, member.left, member.updated, signal, record.state)
- * - 'rejoined' ackData: the channel was joined again after a reconnect (a new session)
- * - 'error' NetcallError: an error not tied to a request (including `replaced`, and a failed re-join)
+ * The events of a Signalling and their payloads.
+ * @typedef {object} SignallingEventMap
+ * @property {{state: string}} state a SignallingState
+ * @property {any} event a server event frame (member.joined, member.left, member.updated, signal,
+ *   record.state, live.state), as parsed from JSON
+ * @property {any} rejoined the join ack's data: the channel was joined again after a reconnect (a new session)
+ * @property {NetcallError} error an error not tied to a request (including `replaced`, and a failed re-join)
+ */
+
+/**
+ * One signalling connection; its events are those of SignallingEventMap.
+ * @extends {Emitter<SignallingEventMap>}
  */
 export class Signalling extends Emitter {
   #url;
@@ -102,7 +109,7 @@ export class Signalling extends Emitter {
    */
   async join(fields) {
     if (this.#joinFields || this.#state === SignallingState.CONNECTING) {
-      throw new InvalidStateError('this signalling connection is already joined or joining');
+      throw new InvalidStateError(ClientErrorCode.INVALID_STATE, 'this signalling connection is already joined or joining');
     }
     this.#stopped = false;
     this.#setState(SignallingState.CONNECTING);
@@ -270,7 +277,7 @@ export class Signalling extends Emitter {
       if (this.#stopped) return;
       const code = err instanceof NetcallError ? err.code : ClientErrorCode.CONNECTION_FAILED;
       if (FATAL_JOIN_CODES.has(code)) {
-        this.emit('error', err);
+        this.emit('error', /** @type {NetcallError} */ (err));
         this.close();
         return;
       }

@@ -12,7 +12,6 @@
 //   any other name: a factory registered with registerSink() (e.g. 'upload').
 //   an object with write/patch/close/abort: used as the sink itself.
 
-import { downloadBlob } from './dom.js';
 import { ClientErrorCode, NetcallError } from './errors.js';
 import { canPickFile, isWritableFileHandle } from './formats.js';
 import { UploadSink } from './upload.js';
@@ -27,8 +26,8 @@ import { UploadSink } from './upload.js';
 
 /**
  * @typedef {object} Sink
- * @property {(data: Uint8Array) => Promise<void>} write append bytes
- * @property {(position: number, data: Uint8Array) => Promise<void>} patch overwrite bytes already written
+ * @property {(data: Uint8Array<ArrayBuffer>) => Promise<void>} write append bytes
+ * @property {(position: number, data: Uint8Array<ArrayBuffer>) => Promise<void>} patch overwrite bytes already written
  * @property {() => Promise<SinkResult>} close finish the file
  * @property {() => Promise<void>} abort drop the file (best effort)
  * @property {string} kind what the sink is: 'none' | 'download' | 'file' | ...
@@ -44,7 +43,16 @@ import { UploadSink } from './upload.js';
  * @property {{account: string, kind: string, channelName: string | null}} recording what is recorded
  */
 
-/** @typedef {(request: SinkRequest) => Sink | Promise<Sink>} SinkFactory */
+/**
+ * What opening a sink may need besides the request: the platform (downloads; storage and locks of
+ * uploads) and, for `save: 'upload'` (upload.js), the join token and the SDK's events.
+ * @typedef {object} SinkContext
+ * @property {import('./platform.js').Platform} platform
+ * @property {string} [token] the join token (the upload grant)
+ * @property {import('./events.js').EventChannel['emit']} [emit] emits SDK events (uploadProgress)
+ */
+
+/** @typedef {(request: SinkRequest, context: SinkContext) => Sink | Promise<Sink>} SinkFactory */
 
 /** Parts smaller than this stay as bytes (patchable in place); the rest become Blobs. */
 const INLINE_BYTES = 256 * 1024;
@@ -52,7 +60,7 @@ const INLINE_BYTES = 256 * 1024;
 /** Bytes in memory, handed out as a Blob. */
 export class MemorySink {
   kind = 'none';
-  /** @type {(Uint8Array | Blob)[]} */
+  /** @type {(Uint8Array<ArrayBuffer> | Blob)[]} */
   #parts = [];
   /** @type {number[]} start offset of each part */
   #starts = [];
@@ -81,7 +89,7 @@ export class MemorySink {
     return this.#fileName;
   }
 
-  /** @param {Uint8Array} data */
+  /** @param {Uint8Array<ArrayBuffer>} data */
   async write(data) {
     this.#starts.push(this.#size);
     // Past the header, keep data in the browser's blob store rather than on the JS heap.
@@ -91,7 +99,7 @@ export class MemorySink {
 
   /**
    * @param {number} position
-   * @param {Uint8Array} data
+   * @param {Uint8Array<ArrayBuffer>} data
    */
   async patch(position, data) {
     for (let done = 0; done < data.length; ) {
@@ -142,12 +150,26 @@ export class MemorySink {
 
 /** A MemorySink whose Blob the browser downloads under the file name. */
 export class DownloadSink extends MemorySink {
+  /** @override */
   kind = 'download';
+  #platform;
 
-  /** @returns {Promise<SinkResult>} */
+  /**
+   * @param {SinkRequest} request
+   * @param {import('./platform.js').Platform} platform what downloads the file
+   */
+  constructor(request, platform) {
+    super(request);
+    this.#platform = platform;
+  }
+
+  /**
+   * @override
+   * @returns {Promise<SinkResult>}
+   */
   async close() {
     const result = await super.close();
-    downloadBlob(result.blob, result.fileName);
+    this.#platform.download(result.blob, result.fileName);
     return result;
   }
 }
@@ -181,7 +203,7 @@ export class FileSink {
     return this;
   }
 
-  /** @param {Uint8Array} data */
+  /** @param {Uint8Array<ArrayBuffer>} data */
   async write(data) {
     await this.#stream().write({ type: 'write', position: this.#position, data });
     this.#position += data.length;
@@ -189,7 +211,7 @@ export class FileSink {
 
   /**
    * @param {number} position
-   * @param {Uint8Array} data
+   * @param {Uint8Array<ArrayBuffer>} data
    */
   async patch(position, data) {
     await this.#stream().write({ type: 'write', position, data });
@@ -247,21 +269,22 @@ function pickerTypes(mimeType, extension) {
 /**
  * Open the sink for `save`. Call it straight from the user's gesture for 'picker' (the dialog
  * needs one), before anything else is awaited.
- * @param {string | FileSystemFileHandle | Sink | undefined} save
+ * @param {import('./recorder.js').SaveOption | undefined} save
  * @param {SinkRequest} request
+ * @param {SinkContext} context
  * @returns {Promise<Sink>}
  */
-export async function openSink(save, request) {
-  if (Array.isArray(save)) return openTee(save, request);
-  if (save === 'upload') return UploadSink.open(request, /** @type {any} */ (request).context ?? {});
-  if (save === undefined || save === 'download') return new DownloadSink(request);
+export async function openSink(save, request, context) {
+  if (Array.isArray(save)) return openTee(save, request, context);
+  if (save === 'upload') return UploadSink.open(request, context);
+  if (save === undefined || save === 'download') return new DownloadSink(request, context.platform);
   if (save === 'none') return new MemorySink(request);
   if (isWritableFileHandle(save)) return new FileSink(save, request).open();
   if (isSink(save)) return save;
   if (save === 'picker') {
     if (!canPickFile()) {
       console.info('netcall: no save-as dialog in this browser; the recording will be downloaded');
-      return new DownloadSink(request);
+      return new DownloadSink(request, context.platform);
     }
     /** @type {FileSystemFileHandle} */
     let handle;
@@ -273,13 +296,13 @@ export async function openSink(save, request) {
     } catch (err) {
       // AbortError: the user closed the dialog; SecurityError: no user gesture. Download instead.
       console.info('netcall: save-as dialog refused; the recording will be downloaded', err);
-      return new DownloadSink(request);
+      return new DownloadSink(request, context.platform);
     }
     return new FileSink(handle, request).open();
   }
   if (typeof save === 'string') {
     const factory = registry.get(save);
-    if (factory) return factory(request);
+    if (factory) return factory(request, context);
   }
   throw new NetcallError(
     ClientErrorCode.BAD_ARGUMENT,
@@ -308,12 +331,12 @@ export class TeeSink {
     return this.sinks.every((s) => typeof s.retarget === 'function');
   }
 
-  /** @param {Uint8Array} data */
+  /** @param {Uint8Array<ArrayBuffer>} data */
   async write(data) {
     await Promise.all(this.sinks.map((s) => s.write(data)));
   }
 
-  /** @param {number} position @param {Uint8Array} data */
+  /** @param {number} position @param {Uint8Array<ArrayBuffer>} data */
   async patch(position, data) {
     await Promise.all(this.sinks.map((s) => s.patch(position, data)));
   }
@@ -333,15 +356,16 @@ export class TeeSink {
 /**
  * @param {unknown[]} saves
  * @param {SinkRequest} request
+ * @param {SinkContext} context
  * @returns {Promise<Sink>}
  */
-async function openTee(saves, request) {
+async function openTee(saves, request, context) {
   if (!saves.length) throw new NetcallError(ClientErrorCode.BAD_ARGUMENT, 'save: [] names no way to save');
   /** @type {Sink[]} */
   const sinks = [];
   try {
     // in order, so that a 'picker' first still runs inside the user's gesture
-    for (const save of saves) sinks.push(await openSink(/** @type {any} */ (save), request));
+    for (const save of saves) sinks.push(await openSink(/** @type {any} */ (save), request, context));
   } catch (err) {
     await Promise.all(sinks.map((s) => s.abort().catch(() => {})));
     throw err;

@@ -15,10 +15,14 @@
 // byte for byte, so its sha256 matches the server's.
 
 import { ClientErrorCode, NetcallError } from './errors.js';
+import { NetcallEvent } from './events.js';
+import { holdLock, keysOf, openDatabase, transaction, withLock } from './platform.js';
 import { Sha256 } from './sha256.js';
 
+/** @typedef {import('./platform.js').Platform} Platform */
+
 export const UPLOAD_ENDPOINT = '/api/uploads/';
-export const UPLOAD_PROGRESS = 'uploadProgress';
+export const UPLOAD_PROGRESS = NetcallEvent.UPLOAD_PROGRESS;
 /** The largest PATCH body (bytes): chunks are batched up to this when the upload lags behind. */
 const MAX_PATCH_BYTES = 4 * 1024 * 1024;
 const RETRY_DELAYS_MS = [250, 500, 1000, 2000, 4000, 5000];
@@ -40,10 +44,17 @@ const TUS_VERSION = '1.0.0';
 
 // --- tus --------------------------------------------------------------------------------------------
 
-class TusError extends Error {
-  /** @param {string} message @param {number} status @param {boolean} fatal */
-  constructor(message, status, fatal) {
-    super(message);
+/** A tus request the server refused, or a server answer the client cannot go on from. */
+class TusError extends NetcallError {
+  /**
+   * @param {string} code the server's error code (its JSON body), or `http_<status>` where it sent none
+   * @param {string} message
+   * @param {{status: number, fatal: boolean}} details `status`: the HTTP status (0: not an HTTP
+   *   answer); `fatal`: retrying cannot help
+   */
+  constructor(code, message, { status, fatal }) {
+    super(code, message);
+    this.name = 'TusError';
     this.status = status;
     this.fatal = fatal;
   }
@@ -56,7 +67,7 @@ function b64(value) {
   return btoa(binary);
 }
 
-/** @param {Uint8Array} bytes @returns {Promise<string | null>} `sha1 <base64>`, or null without WebCrypto */
+/** @param {Uint8Array<ArrayBuffer>} bytes @returns {Promise<string | null>} `sha1 <base64>`, or null without WebCrypto */
 async function sha1Header(bytes) {
   const subtle = globalThis.crypto?.subtle;
   if (!subtle) return null;
@@ -66,14 +77,26 @@ async function sha1Header(bytes) {
   return `sha1 ${btoa(binary)}`;
 }
 
-/** @param {Response} response @returns {Promise<string>} */
-async function describe(response) {
+/**
+ * The error of a refused request, from the JSON body every HTTP API of the server answers with
+ * (`{"error": {"code", "message"}}`), or from the status where there is none.
+ * @param {Response} response
+ * @param {string} what prefixes the message, e.g. 'PATCH 409'
+ * @param {boolean} fatal
+ * @returns {Promise<TusError>}
+ */
+async function refusal(response, what, fatal) {
   const text = await response.text().catch(() => '');
+  let code = `http_${response.status}`;
+  let message = text.slice(0, 200) || response.statusText;
   try {
-    return JSON.parse(text).error.message;
+    const error = JSON.parse(text).error;
+    if (typeof error.message === 'string') message = error.message;
+    if (typeof error.code === 'string') code = error.code;
   } catch {
-    return text.slice(0, 200) || response.statusText;
+    // not JSON: the text (or the status line) says it
   }
+  return new TusError(code, `${what}: ${message}`, { status: response.status, fatal });
 }
 
 /**
@@ -134,7 +157,7 @@ export class TusUpload {
     });
     const location = response.headers.get('Location');
     if (response.status !== 201 || !location) {
-      throw new TusError(`the upload could not be created: ${await describe(response)}`, response.status, true);
+      throw await refusal(response, 'the upload could not be created', true);
     }
     const base = new URL(endpoint, globalThis.location?.href);
     return { upload: new TusUpload(new URL(location, base).href, token), state: stateOf(response) };
@@ -144,12 +167,13 @@ export class TusUpload {
   async head() {
     const response = await fetch(this.url, { method: 'HEAD', headers: this.#headers(), cache: 'no-store' });
     if (response.ok) return stateOf(response);
-    throw new TusError(`HEAD ${response.status}`, response.status, [401, 403, 404, 410].includes(response.status));
+    const fatal = [401, 403, 404, 410].includes(response.status);
+    throw new TusError(`http_${response.status}`, `HEAD ${response.status}`, { status: response.status, fatal });
   }
 
   /**
    * @param {number} offset
-   * @param {Uint8Array} bytes
+   * @param {Uint8Array<ArrayBuffer>} bytes
    * @param {{length?: number, partial?: boolean}} [options] `length`: declare the final length
    * @returns {Promise<TusState>}
    */
@@ -168,7 +192,7 @@ export class TusUpload {
     if (response.status === 204) return stateOf(response);
     // 409 (offset moved), 423 (another request writes), 460 (corrupted on the way), 5xx: retry.
     const fatal = [400, 401, 403, 404, 410, 413, 415].includes(response.status);
-    throw new TusError(`PATCH ${response.status}: ${await describe(response)}`, response.status, fatal);
+    throw await refusal(response, `PATCH ${response.status}`, fatal);
   }
 
   async terminate() {
@@ -190,62 +214,30 @@ export class TusUpload {
  * @property {number} createdAt
  */
 
-/** @returns {Promise<IDBDatabase | null>} null where IndexedDB is unavailable (then nothing persists) */
-function openDb() {
-  return new Promise((resolve) => {
-    if (!globalThis.indexedDB) return resolve(null);
-    const request = indexedDB.open(DB_NAME, DB_VERSION);
-    request.onupgradeneeded = () => {
-      const db = request.result;
-      db.createObjectStore('uploads', { keyPath: 'url' });
-      db.createObjectStore('chunks', { keyPath: ['url', 'offset'] });
-    };
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => resolve(null);
-    request.onblocked = () => resolve(null);
-  });
-}
-
-/**
- * @template T
- * @param {IDBDatabase} db
- * @param {string[]} stores
- * @param {IDBTransactionMode} mode
- * @param {(tx: IDBTransaction) => T} work
- * @returns {Promise<T>}
- */
-function inTransaction(db, stores, mode, work) {
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction(stores, mode);
-    const result = work(tx);
-    tx.oncomplete = () => resolve(result);
-    tx.onerror = () => reject(tx.error);
-    tx.onabort = () => reject(tx.error);
-  });
-}
-
-/** @param {IDBRequest} request @returns {Promise<any>} */
-const settled = (request) =>
-  new Promise((resolve, reject) => {
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-
+/** The bytes of uploads this browser has not finished, in IndexedDB 'netcall-uploads'. */
 class UploadStore {
   /** @type {Promise<IDBDatabase | null>} */
-  #db = openDb();
+  #db;
+
+  /** @param {Platform} platform */
+  constructor(platform) {
+    this.#db = openDatabase(platform, DB_NAME, DB_VERSION, (db) => {
+      db.createObjectStore('uploads', { keyPath: 'url' });
+      db.createObjectStore('chunks', { keyPath: ['url', 'offset'] });
+    });
+  }
 
   /** @param {UploadRecord} record */
   async put(record) {
     const db = await this.#db;
-    if (db) await inTransaction(db, ['uploads'], 'readwrite', (tx) => tx.objectStore('uploads').put(record));
+    if (db) await transaction(db, ['uploads'], 'readwrite', (tx) => tx.objectStore('uploads').put(record));
   }
 
   /** @param {UploadRecord} record @param {number} offset @param {Blob} data */
   async addChunk(record, offset, data) {
     const db = await this.#db;
     if (!db) return;
-    await inTransaction(db, ['uploads', 'chunks'], 'readwrite', (tx) => {
+    await transaction(db, ['uploads', 'chunks'], 'readwrite', (tx) => {
       tx.objectStore('chunks').put({ url: record.url, offset, data });
       tx.objectStore('uploads').put(record);
     });
@@ -255,9 +247,8 @@ class UploadStore {
   async dropAcknowledged(url, acked) {
     const db = await this.#db;
     if (!db) return;
-    await inTransaction(db, ['chunks'], 'readwrite', (tx) => {
-      const store = tx.objectStore('chunks');
-      const cursorRequest = store.openCursor(IDBKeyRange.bound([url, 0], [url, acked]));
+    await transaction(db, ['chunks'], 'readwrite', (tx) => {
+      const cursorRequest = tx.objectStore('chunks').openCursor(keysOf(url, acked));
       cursorRequest.onsuccess = () => {
         const cursor = cursorRequest.result;
         if (!cursor) return;
@@ -271,9 +262,9 @@ class UploadStore {
   async remove(url) {
     const db = await this.#db;
     if (!db) return;
-    await inTransaction(db, ['uploads', 'chunks'], 'readwrite', (tx) => {
+    await transaction(db, ['uploads', 'chunks'], 'readwrite', (tx) => {
       tx.objectStore('uploads').delete(url);
-      tx.objectStore('chunks').delete(IDBKeyRange.bound([url, 0], [url, Number.MAX_SAFE_INTEGER]));
+      tx.objectStore('chunks').delete(keysOf(url));
     });
   }
 
@@ -281,35 +272,29 @@ class UploadStore {
   async records() {
     const db = await this.#db;
     if (!db) return [];
-    return inTransaction(db, ['uploads'], 'readonly', (tx) => settled(tx.objectStore('uploads').getAll())).then(
-      (request) => request,
-    );
+    return (await transaction(db, ['uploads'], 'readonly', (tx) => tx.objectStore('uploads').getAll())) ?? [];
   }
 
   /** @param {string} url @returns {Promise<{offset: number, data: Blob}[]>} in offset order */
   async chunks(url) {
     const db = await this.#db;
     if (!db) return [];
-    const range = IDBKeyRange.bound([url, 0], [url, Number.MAX_SAFE_INTEGER]);
-    return inTransaction(db, ['chunks'], 'readonly', (tx) => settled(tx.objectStore('chunks').getAll(range)));
+    return (await transaction(db, ['chunks'], 'readonly', (tx) => tx.objectStore('chunks').getAll(keysOf(url)))) ?? [];
   }
 }
 
-const store = new UploadStore();
+/** @type {WeakMap<Platform, UploadStore>} */
+const stores = new WeakMap();
 
-/**
- * Hold a Web Lock named after the upload while `work` runs, so two tabs never drive one upload.
- * @template T
- * @param {string} url
- * @param {boolean} ifAvailable
- * @param {() => Promise<T>} work
- * @returns {Promise<T | null>} null when another tab holds it (ifAvailable)
- */
-function withUploadLock(url, ifAvailable, work) {
-  const locks = globalThis.navigator?.locks;
-  if (!locks) return work();
-  return locks.request(`netcall-upload:${url}`, { ifAvailable }, (lock) => (lock ? work() : null));
+/** @param {Platform} platform @returns {UploadStore} the platform's store, opened on first use */
+function uploadStore(platform) {
+  let store = stores.get(platform);
+  if (!store) stores.set(platform, (store = new UploadStore(platform)));
+  return store;
 }
+
+/** @param {string} url @returns {string} the Web Lock of an upload: two tabs never drive one */
+const lockName = (url) => `netcall-upload:${url}`;
 
 /** @param {number} ms */
 const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -333,14 +318,20 @@ class Pump {
   #running = false;
   /** @type {{resolve: (s: TusState) => void, reject: (e: Error) => void}[]} */
   #waiters = [];
+  #store;
+  #retryDelays;
 
   /**
    * @param {TusUpload} tus
    * @param {(state: UploadProgress['state'], tus: TusState | null) => void} progress
+   * @param {{store: UploadStore, retryDelays?: number[]}} options `store`: forgets what the server
+   *   acknowledged; `retryDelays`: ms to wait before each attempt after a failure (the last repeats)
    */
-  constructor(tus, progress) {
+  constructor(tus, progress, { store, retryDelays = RETRY_DELAYS_MS }) {
     this.tus = tus;
     this.progress = progress;
+    this.#store = store;
+    this.#retryDelays = retryDelays;
   }
 
   /** Queue bytes (in order) and make sure the pump runs. @param {number} offset @param {Blob} data */
@@ -389,7 +380,8 @@ class Pump {
   /** The server says it holds `offset` bytes: drop what it has. @param {number} offset */
   resync(offset) {
     if (!(offset >= this.acked)) {
-      throw new TusError(`the server lost acknowledged bytes (${offset} < ${this.acked})`, 0, true);
+      const message = `the server lost acknowledged bytes (${offset} < ${this.acked})`;
+      throw new TusError('offset_lost', message, { status: 0, fatal: true });
     }
     while (this.pending.length && this.pending[0].offset + this.pending[0].data.size <= offset) this.pending.shift();
     const first = this.pending[0];
@@ -424,7 +416,7 @@ class Pump {
         });
         this.resync(state.offset);
         this.failures = 0;
-        void store.dropAcknowledged(this.tus.url, this.acked).catch(() => {});
+        void this.#store.dropAcknowledged(this.tus.url, this.acked).catch(() => {});
         if (state.length !== null && state.offset === state.length) {
           this.completed = state;
           this.progress('complete', state);
@@ -440,7 +432,7 @@ class Pump {
         }
         this.failures += 1;
         this.progress('retrying', null);
-        await delay(RETRY_DELAYS_MS[Math.min(this.failures - 1, RETRY_DELAYS_MS.length - 1)]);
+        await delay(this.#retryDelays[Math.min(this.failures - 1, this.#retryDelays.length - 1)]);
         try {
           const state = await this.tus.head();
           this.resync(state.offset);
@@ -462,11 +454,15 @@ class Pump {
 
 // --- the sink -----------------------------------------------------------------------------------------
 
+/** @typedef {(name: typeof UPLOAD_PROGRESS, payload: UploadProgress) => void} EmitProgress */
+
 /**
- * @typedef {object} UploadContext what the SDK hands the sink besides the SinkRequest
- * @property {string} token the join token (upload grant)
- * @property {(name: string, payload: any) => void} [emit] emits SDK events
+ * @typedef {object} UploadContext what the SDK hands the sink besides the SinkRequest (a SinkContext)
+ * @property {Platform} platform where the bytes wait for the server (IndexedDB) and the upload's lock
+ * @property {string} [token] the join token (upload grant)
+ * @property {EmitProgress} [emit] emits SDK events
  * @property {string} [endpoint] default '/api/uploads/'
+ * @property {number[]} [retryDelays] ms before each attempt after a failure (default 250 ms up to 5 s)
  */
 
 /** Uploads while recording; `close` resolves once the server holds the whole file with our sha256. */
@@ -482,6 +478,7 @@ export class UploadSink {
   #pump;
   #request;
   #emit;
+  #store;
   /** @type {() => void} */
   #unlock = () => {};
   /** @type {Promise<void>} IndexedDB writes, in order */
@@ -491,13 +488,14 @@ export class UploadSink {
    * @param {import('./sinks.js').SinkRequest} request
    * @param {TusUpload} tus
    * @param {UploadRecord} record
-   * @param {(name: string, payload: any) => void} emit
+   * @param {{store: UploadStore, emit: EmitProgress, retryDelays?: number[]}} options
    */
-  constructor(request, tus, record, emit) {
+  constructor(request, tus, record, { store, emit, retryDelays }) {
     this.#request = request;
     this.#record = record;
     this.#emit = emit;
-    this.#pump = new Pump(tus, (state, tusState) => this.#progress(state, tusState));
+    this.#store = store;
+    this.#pump = new Pump(tus, (state, tusState) => this.#progress(state, tusState), { store, retryDelays });
   }
 
   /**
@@ -505,7 +503,7 @@ export class UploadSink {
    * @param {UploadContext} context
    * @returns {Promise<UploadSink>}
    */
-  static async open(request, { token, emit = () => {}, endpoint = UPLOAD_ENDPOINT }) {
+  static async open(request, { platform, token = '', emit = () => {}, endpoint = UPLOAD_ENDPOINT, retryDelays }) {
     const { account, kind } = request.recording;
     const metadata = {
       filename: request.fileName,
@@ -517,7 +515,8 @@ export class UploadSink {
     try {
       created = await TusUpload.create(endpoint, token, metadata);
     } catch (err) {
-      throw new NetcallError(ClientErrorCode.SAVE_FAILED, `the upload could not start: ${/** @type {Error} */ (err).message}`, { cause: err });
+      const message = `the upload could not start: ${/** @type {Error} */ (err).message}`;
+      throw new NetcallError(ClientErrorCode.SAVE_FAILED, message, { cause: err });
     }
     /** @type {UploadRecord} */
     const record = {
@@ -530,18 +529,12 @@ export class UploadSink {
       stopped: false,
       createdAt: Date.now(),
     };
+    const store = uploadStore(platform);
     await store.put(record).catch(() => {});
-    const sink = new UploadSink(request, created.upload, record, emit);
+    const sink = new UploadSink(request, created.upload, record, { store, emit, retryDelays });
     sink.recordingId = created.state.recordingId;
     // Hold the upload's lock while this page drives it, so recovery in another tab leaves it alone.
-    await new Promise((locked) => {
-      void withUploadLock(record.url, false, () => {
-        locked(undefined);
-        return new Promise((release) => {
-          sink.#unlock = () => release(undefined);
-        });
-      });
-    });
+    sink.#unlock = await holdLock(platform, lockName(record.url));
     return sink;
   }
 
@@ -552,7 +545,7 @@ export class UploadSink {
     return this.#record.url;
   }
 
-  /** @param {Uint8Array} data */
+  /** @param {Uint8Array<ArrayBuffer>} data */
   async write(data) {
     const blob = new Blob([data]);
     const offset = this.#written;
@@ -561,7 +554,7 @@ export class UploadSink {
     this.#written += data.length;
     this.#record.written = this.#written;
     const record = { ...this.#record };
-    this.#persisting = this.#persisting.then(() => store.addChunk(record, offset, blob)).catch(() => {});
+    this.#persisting = this.#persisting.then(() => this.#store.addChunk(record, offset, blob)).catch(() => {});
     this.#pump.push(offset, blob);
   }
 
@@ -572,7 +565,7 @@ export class UploadSink {
   async close() {
     const sha256 = this.#sha.hex();
     this.#record.stopped = true;
-    this.#persisting = this.#persisting.then(() => store.put({ ...this.#record })).catch(() => {});
+    this.#persisting = this.#persisting.then(() => this.#store.put({ ...this.#record })).catch(() => {});
     this.#pump.finalLength = this.#written;
     let state;
     try {
@@ -590,7 +583,7 @@ export class UploadSink {
       throw new NetcallError(ClientErrorCode.SAVE_FAILED, `the server's copy differs (sha256 ${state.sha256}, ours ${sha256})`);
     }
     await this.#persisting;
-    await store.remove(this.#record.url).catch(() => {});
+    await this.#store.remove(this.#record.url).catch(() => {});
     this.#unlock();
     const blob = new Blob(this.#parts, { type: this.#request.mimeType });
     this.#parts = [];
@@ -611,7 +604,7 @@ export class UploadSink {
     this.#pump.fail(new Error('aborted'));
     if (this.#written === 0) {
       await this.#pump.tus.terminate();
-      await store.remove(this.#record.url).catch(() => {});
+      await this.#store.remove(this.#record.url).catch(() => {});
     }
     this.#unlock();
   }
@@ -637,13 +630,15 @@ export class UploadSink {
 /**
  * Finish what earlier pages left: for each upload kept in IndexedDB that no live page drives, send
  * the bytes the server lacks and complete it (marked partial when the recording never stopped).
- * @param {{token: string, emit?: (name: string, payload: any) => void}} options
+ * @param {{platform: Platform, token: string, emit?: EmitProgress, retryDelays?: number[]}} options
  * @returns {Promise<{url: string, recordingId: string | null, state: string}[]>}
  */
-export async function resumePendingUploads({ token, emit = () => {} }) {
+export async function resumePendingUploads({ platform, token, emit = () => {}, retryDelays }) {
+  const store = uploadStore(platform);
   const results = [];
   for (const record of await store.records().catch(() => [])) {
-    const outcome = await withUploadLock(record.url, true, () => resumeOne(record, token, emit)).catch((err) => ({
+    const resume = () => resumeOne(record, { token, emit, store, retryDelays });
+    const outcome = await withLock(platform, lockName(record.url), { ifAvailable: true }, resume).catch((err) => ({
       url: record.url,
       recordingId: null,
       state: `error: ${err?.message ?? err}`,
@@ -655,10 +650,10 @@ export async function resumePendingUploads({ token, emit = () => {} }) {
 
 /**
  * @param {UploadRecord} record
- * @param {string} token
- * @param {(name: string, payload: any) => void} emit
+ * @param {{token: string, emit: EmitProgress, store: UploadStore, retryDelays?: number[]}} options
+ * @returns {Promise<{url: string, recordingId: string | null, state: string}>}
  */
-async function resumeOne(record, token, emit) {
+async function resumeOne(record, { token, emit, store, retryDelays }) {
   /** @type {TusUpload | null} */
   let tus = null;
   /** @type {TusState | null} */
@@ -697,7 +692,7 @@ async function resumeOne(record, token, emit) {
     emit(UPLOAD_PROGRESS, payload('complete', state));
     return { url: record.url, recordingId: state.recordingId, state: 'complete' };
   }
-  const pump = new Pump(tus, (s, t) => emit(UPLOAD_PROGRESS, payload(s, t)));
+  const pump = new Pump(tus, (s, t) => emit(UPLOAD_PROGRESS, payload(s, t)), { store, retryDelays });
   pump.acked = state.offset;
   for (const chunk of chunks) pump.pending.push(chunk);
   pump.resync(state.offset);

@@ -17,7 +17,10 @@
 // `finish().patches` (seek and overwrite; none changes the file's length). Anything unexpected
 // turns the fixer into a pass-through: a file is never made worse than the browser's own.
 //
-// Element ids and layout: Matroska/WebM specification (RFC 9559).
+// Element ids and layout: Matroska/WebM specification (RFC 9559). The streaming around the parser
+// (holding the header, pass-through) is stream-fixer.js's.
+
+import { StreamFixer } from './stream-fixer.js';
 
 const ID = Object.freeze({
   EBML: 0x1a45dfa3,
@@ -50,7 +53,7 @@ const ID = Object.freeze({
   ATTACHMENTS: 0x1941a469,
 });
 
-/** Top-level (Segment children) ids: one of these ends a Cluster of unknown size. */
+/** @type {Set<number>} Top-level (Segment children) ids: one of these ends a Cluster of unknown size. */
 const SEGMENT_CHILDREN = new Set([
   ID.CLUSTER,
   ID.CUES,
@@ -70,12 +73,12 @@ const DURATION_BYTES = 11;
 const MAX_HEADER_BYTES = 1 << 20;
 const UNKNOWN = -1;
 
-/** @typedef {{position: number, data: Uint8Array}} Patch */
-/** @typedef {{tail: Uint8Array[], patches: Patch[], duration: number | null, fixed: boolean}} FinishResult */
+/** @typedef {import('./stream-fixer.js').Patch} Patch */
+/** @typedef {import('./stream-fixer.js').FinishResult} FinishResult */
 
 /**
  * Read an EBML variable-length integer.
- * @param {Uint8Array} bytes
+ * @param {Uint8Array<ArrayBuffer>} bytes
  * @param {number} offset
  * @param {boolean} [keepMarker] keep the length marker (element ids keep it)
  * @returns {{value: number, length: number} | null} null if `bytes` ends first; value UNKNOWN for "unknown size"
@@ -102,7 +105,7 @@ function readVint(bytes, offset, keepMarker = false) {
 }
 
 /**
- * @param {Uint8Array} bytes
+ * @param {Uint8Array<ArrayBuffer>} bytes
  * @param {number} offset
  * @returns {{id: number, size: number, headerLength: number} | null}
  */
@@ -116,7 +119,7 @@ function readElementHeader(bytes, offset) {
 }
 
 /**
- * @param {Uint8Array} bytes
+ * @param {Uint8Array<ArrayBuffer>} bytes
  * @param {number} offset
  * @param {number} length
  * @returns {number}
@@ -193,28 +196,8 @@ function voidElement(total) {
   return [ID.VOID, ...sizeBytes(total - 2, 1), ...new Array(total - 2).fill(0)];
 }
 
-/** @param {Uint8Array[]} parts @returns {Uint8Array} */
-function concat(parts) {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
-
 /** Streaming WebM fixer; see the module comment. */
-export class WebmFixer {
-  /** @type {Uint8Array[]} header bytes held until the first Cluster shows */
-  #pending = [];
-  #pendingLength = 0;
-  #passthrough = false;
-  #headerDone = false;
-  /** bytes handed out so far (output offsets) */
-  #out = 0;
+export class WebmFixer extends StreamFixer {
   // Header layout in the output:
   #segmentSizeAt = -1;
   #segmentDataStart = 0;
@@ -234,7 +217,6 @@ export class WebmFixer {
   #accNeed = 0;
   #accElementId = 0;
   #accElementRest = 0;
-  #skip = 0;
   #inCluster = false;
   #clusterEnd = Infinity;
   #blockGroupEnd = Infinity;
@@ -244,80 +226,51 @@ export class WebmFixer {
   #clusterPosition = 0;
   #clusterTimecode = 0;
   #clusterCued = false;
-  #scanFailed = false;
   /** @type {{time: number, position: number}[]} */
   #cues = [];
-  /** @type {Map<number, {last: number, previous: number}>} per track, in timecode units */
-  #lastTimes = new Map();
-
   /**
-   * @param {Uint8Array} bytes the next bytes of the recording
-   * @returns {Uint8Array[]} what to write now, in order
+   * Per track, in timecode units: the last block's time, and the shortest gap between two blocks
+   * (Infinity until there are two): how long a block lasts, a dropped frame or two notwithstanding.
+   * @type {Map<number, {last: number, gap: number}>}
    */
-  push(bytes) {
-    if (this.#passthrough) return this.#emit([bytes]);
-    if (!this.#headerDone) {
-      this.#pending.push(bytes);
-      this.#pendingLength += bytes.length;
-      const all = concat(this.#pending);
-      /** @type {ReturnType<WebmFixer['#rewriteHeader']> | null} */
-      let rewritten = null;
-      try {
-        rewritten = this.#rewriteHeader(all);
-      } catch (err) {
-        console.debug('netcall: WebM header not understood, passing it through', err);
-        this.#passthrough = true;
-        this.#pending = [];
-        return this.#emit([all]);
-      }
-      if (!rewritten) {
-        if (this.#pendingLength > MAX_HEADER_BYTES) {
-          this.#passthrough = true;
-          this.#pending = [];
-          return this.#emit([all]);
-        }
-        return [];
-      }
-      this.#pending = [];
-      this.#headerDone = true;
-      const header = this.#emit([rewritten.header]);
-      const rest = all.subarray(rewritten.consumed);
-      return rest.length > 0 ? [...header, ...this.#scan(rest)] : header;
-    }
-    return this.#scan(bytes);
+  #lastTimes = new Map();
+  /** output offset where the (Simple)Block being read ends */
+  #blockEnd = 0;
+  /** @type {{track: number, time: number, cue: {time: number, position: number} | null, end: number} | null} the last block read, until it is known whole */
+  #pendingBlock = null;
+
+  constructor() {
+    super('WebM', MAX_HEADER_BYTES);
   }
 
   /**
-   * End of the recording.
-   * @param {number | null} [fallbackSeconds] a duration to use if the blocks could not be timed
+   * @override
+   * @protected
+   * @param {number | null} fallbackSeconds a duration to use if the blocks could not be timed
    * @returns {FinishResult}
    */
-  finish(fallbackSeconds = null) {
-    if (!this.#headerDone || this.#passthrough) {
-      const tail = this.#pending.length > 0 ? [concat(this.#pending)] : [];
-      this.#pending = [];
-      return { tail, patches: [], duration: fallbackSeconds, fixed: false };
-    }
+  finishFixed(fallbackSeconds) {
+    this.#commitBlock();
     let end = 0;
-    for (const { last, previous } of this.#lastTimes.values()) {
-      // A block lasts about as long as the gap before it (frames and audio packets are regular).
-      const frame = previous >= 0 ? Math.min(Math.max(last - previous, 0), 1_000_000_000 / this.#timecodeScale) : 0;
+    for (const { last, gap } of this.#lastTimes.values()) {
+      // The last block lasts about as long as the shortest gap (frames and audio packets are regular).
+      const frame = gap === Infinity ? 0 : Math.min(gap, 1_000_000_000 / this.#timecodeScale);
       end = Math.max(end, last + frame);
     }
     const scale = this.#timecodeScale / 1e9;
-    const measured = !this.#scanFailed && this.#lastTimes.size > 0;
+    const measured = !this.scanFailed && this.#lastTimes.size > 0;
     const duration = measured ? end : fallbackSeconds !== null ? fallbackSeconds / scale : null;
 
-    /** @type {Uint8Array[]} */
+    /** @type {Uint8Array<ArrayBuffer>[]} */
     const tail = [];
     /** @type {Patch[]} */
     const patches = [];
     let cuesPosition = -1;
-    if (!this.#scanFailed && this.#cues.length > 0) {
-      cuesPosition = this.#out - this.#segmentDataStart;
+    if (!this.scanFailed && this.#cues.length > 0) {
+      cuesPosition = this.out - this.#segmentDataStart;
       tail.push(this.#cuesElement());
     }
-    const fileEnd = this.#out + tail.reduce((n, t) => n + t.length, 0);
+    const fileEnd = this.out + tail.reduce((n, t) => n + t.length, 0);
     if (duration !== null) {
       const value = new Uint8Array(8);
       new DataView(value.buffer).setFloat64(0, duration);
@@ -339,26 +292,30 @@ export class WebmFixer {
    * @returns {number} the length to cut the output to (at most what push() handed out)
    */
   cutIncomplete() {
-    if (!this.#headerDone || this.#passthrough || this.#scanFailed) return this.#out;
-    let end = this.#out;
-    if (this.#skip > 0 || this.#accFor === 'payload') end = this.#elementStart;
-    else if (this.#acc.length > 0) end = this.#out - this.#acc.length;
+    if (!this.rewriting || this.scanFailed) return this.out;
+    let end = this.out;
+    if (this.skipping > 0 || this.#accFor === 'payload') end = this.#elementStart;
+    else if (this.#acc.length > 0) end = this.out - this.#acc.length;
     if (this.#blockGroupEnd !== Infinity && this.#blockGroupEnd > end) end = Math.min(end, this.#blockGroupStart);
-    this.#out = Math.max(end, this.#segmentDataStart);
-    this.#skip = 0;
+    this.truncateOutput(Math.max(end, this.#segmentDataStart));
+    if (this.#pendingBlock && this.#pendingBlock.end > this.out) this.#pendingBlock = null; // cut off
+    this.#commitBlock();
+    this.skip(0);
     this.#acc = [];
     this.#accFor = 'header';
     this.#blockGroupEnd = Infinity;
-    return this.#out;
+    return this.out;
   }
 
   // --- header ------------------------------------------------------------------------------------
 
   /**
-   * @param {Uint8Array} all every byte so far
-   * @returns {{header: Uint8Array, consumed: number} | null} null until the first Cluster shows
+   * @override
+   * @protected
+   * @param {Uint8Array<ArrayBuffer>} all every byte so far
+   * @returns {{header: Uint8Array<ArrayBuffer>, consumed: number} | null} null until the first Cluster shows
    */
-  #rewriteHeader(all) {
+  rewriteHeader(all) {
     const ebml = readElementHeader(all, 0);
     if (!ebml) return null;
     if (ebml.id !== ID.EBML || ebml.size === UNKNOWN) throw new Error('not a WebM file');
@@ -367,7 +324,7 @@ export class WebmFixer {
     if (!segment) return null;
     if (segment.id !== ID.SEGMENT) throw new Error('no Segment after the EBML header');
     if (segment.size !== UNKNOWN) throw new Error('Segment of known size: nothing to fix');
-    /** @type {{id: number, bytes: Uint8Array}[]} */
+    /** @type {{id: number, bytes: Uint8Array<ArrayBuffer>}[]} */
     const children = [];
     let offset = segmentAt + segment.headerLength;
     for (;;) {
@@ -390,21 +347,21 @@ export class WebmFixer {
     /** @type {number[]} */
     const out = [...all.subarray(0, segmentAt)];
     out.push(...idBytes(ID.SEGMENT));
-    this.#segmentSizeAt = this.#out + out.length;
+    this.#segmentSizeAt = this.out + out.length;
     out.push(0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff); // unknown size, 8 bytes wide: patched at the end
-    this.#segmentDataStart = this.#out + out.length;
-    this.#seekHeadAt = this.#out + out.length;
+    this.#segmentDataStart = this.out + out.length;
+    this.#seekHeadAt = this.out + out.length;
     out.push(...voidElement(SEEK_HEAD_RESERVED));
     for (const child of children) {
       if (child.id === ID.SEEK_HEAD || child.id === ID.VOID || child.id === ID.CUES) continue;
       if (child.id === ID.INFO) {
-        this.#infoPosition = this.#out + out.length - this.#segmentDataStart;
+        this.#infoPosition = this.out + out.length - this.#segmentDataStart;
         const payload = [...infoChildren, ...voidElement(DURATION_BYTES)];
         const head = [...idBytes(ID.INFO), ...sizeBytes(payload.length, 8)];
-        this.#durationAt = this.#out + out.length + head.length + infoChildren.length;
+        this.#durationAt = this.out + out.length + head.length + infoChildren.length;
         out.push(...head, ...payload);
       } else {
-        if (child.id === ID.TRACKS) this.#tracksPosition = this.#out + out.length - this.#segmentDataStart;
+        if (child.id === ID.TRACKS) this.#tracksPosition = this.out + out.length - this.#segmentDataStart;
         out.push(...child.bytes);
       }
     }
@@ -412,7 +369,7 @@ export class WebmFixer {
   }
 
   /**
-   * @param {Uint8Array} info the whole Info element
+   * @param {Uint8Array<ArrayBuffer>} info the whole Info element
    * @returns {number[] | null} its children without Voids; null if it has a Duration already
    */
   #parseInfo(info) {
@@ -433,7 +390,7 @@ export class WebmFixer {
     return kept;
   }
 
-  /** @param {Uint8Array} tracks the whole Tracks element */
+  /** @param {Uint8Array<ArrayBuffer>} tracks the whole Tracks element */
   #parseTracks(tracks) {
     const head = /** @type {NonNullable<ReturnType<typeof readElementHeader>>} */ (readElementHeader(tracks, 0));
     for (let offset = head.headerLength; offset < tracks.length; ) {
@@ -459,7 +416,7 @@ export class WebmFixer {
     this.#cueTrack = video ? video[0] : ([...this.#trackTypes.keys()][0] ?? 1);
   }
 
-  /** @param {number} cuesPosition Cues position in the Segment, or -1 @returns {Uint8Array} exactly SEEK_HEAD_RESERVED bytes */
+  /** @param {number} cuesPosition Cues position in the Segment, or -1 @returns {Uint8Array<ArrayBuffer>} exactly SEEK_HEAD_RESERVED bytes */
   #seekHead(cuesPosition) {
     const entries = [
       [ID.INFO, this.#infoPosition],
@@ -480,7 +437,7 @@ export class WebmFixer {
     return new Uint8Array([...seekHead, ...voidElement(SEEK_HEAD_RESERVED - seekHead.length)]);
   }
 
-  /** @returns {Uint8Array} the Cues element for every cluster that starts a keyframe */
+  /** @returns {Uint8Array<ArrayBuffer>} the Cues element for every cluster that starts a keyframe */
   #cuesElement() {
     /** @type {number[]} */
     const payload = [];
@@ -500,62 +457,37 @@ export class WebmFixer {
 
   // --- clusters ----------------------------------------------------------------------------------
 
-  /** @param {Uint8Array[]} parts @returns {Uint8Array[]} */
-  #emit(parts) {
-    for (const p of parts) this.#out += p.length;
-    return parts;
-  }
-
   /**
-   * Pass `bytes` through, noting clusters, keyframes and block times.
-   * @param {Uint8Array} bytes
-   * @returns {Uint8Array[]}
+   * Read on through clusters, noting their positions and timecodes, keyframes and block times.
+   * @override
+   * @protected
+   * @param {Uint8Array<ArrayBuffer>} bytes
+   * @param {number} at
+   * @param {number} position output offset of bytes[at]
+   * @returns {number}
    */
-  #scan(bytes) {
-    if (!this.#scanFailed) {
-      try {
-        this.#scanBytes(bytes, this.#out);
-      } catch (err) {
-        console.debug('netcall: WebM cluster scan stopped; the file keeps its duration estimate', err);
-        this.#scanFailed = true;
-      }
-    }
-    return this.#emit([bytes]);
-  }
-
-  /**
-   * @param {Uint8Array} bytes
-   * @param {number} base output offset of bytes[0]
-   */
-  #scanBytes(bytes, base) {
-    let i = 0;
-    while (i < bytes.length) {
-      if (this.#skip > 0) {
-        const n = Math.min(this.#skip, bytes.length - i);
-        i += n;
-        this.#skip -= n;
-        continue;
-      }
-      if (this.#accFor === 'payload') {
-        while (i < bytes.length && this.#acc.length < this.#accNeed) this.#acc.push(bytes[i++]);
-        if (this.#acc.length < this.#accNeed) return;
-        this.#onPayload(this.#accElementId, Uint8Array.from(this.#acc));
-        this.#skip = this.#accElementRest;
-        this.#acc = [];
-        this.#accFor = 'header';
-        continue;
-      }
-      // Collect an element header: at most 4 id bytes + 8 size bytes.
-      const start = base + i - this.#acc.length;
-      this.#acc.push(bytes[i++]);
-      const header = readElementHeader(Uint8Array.from(this.#acc), 0);
-      if (!header) {
-        if (this.#acc.length >= 12) throw new Error('bad element header');
-        continue;
-      }
+  scanFrom(bytes, at, position) {
+    let i = at;
+    if (this.#accFor === 'payload') {
+      while (i < bytes.length && this.#acc.length < this.#accNeed) this.#acc.push(bytes[i++]);
+      if (this.#acc.length < this.#accNeed) return i;
+      this.#onPayload(this.#accElementId, Uint8Array.from(this.#acc));
+      this.skip(this.#accElementRest);
       this.#acc = [];
-      this.#onElement(header, start);
+      this.#accFor = 'header';
+      return i;
     }
+    // Collect an element header, a byte at a time: at most 4 id bytes + 8 size bytes.
+    const start = position - this.#acc.length;
+    this.#acc.push(bytes[i++]);
+    const header = readElementHeader(Uint8Array.from(this.#acc), 0);
+    if (!header) {
+      if (this.#acc.length >= 12) throw new Error('bad element header');
+      return i;
+    }
+    this.#acc = [];
+    this.#onElement(header, start);
+    return i;
   }
 
   /**
@@ -586,18 +518,19 @@ export class WebmFixer {
       this.#accNeed = need;
       this.#accElementId = id;
       this.#accElementRest = size - need;
+      this.#blockEnd = payloadStart + size;
       if (need === 0) {
         this.#accFor = 'header';
-        this.#skip = size;
+        this.skip(size);
       }
       return;
     }
-    this.#skip = size;
+    this.skip(size);
   }
 
   /**
    * @param {number} id
-   * @param {Uint8Array} payload the element's first bytes
+   * @param {Uint8Array<ArrayBuffer>} payload the element's first bytes
    */
   #onPayload(id, payload) {
     if (id === ID.TIMECODE) {
@@ -608,13 +541,28 @@ export class WebmFixer {
     if (!track || payload.length < track.length + 3) return;
     const relative = new DataView(payload.buffer, payload.byteOffset + track.length, 2).getInt16(0);
     const time = this.#clusterTimecode + relative;
-    const times = this.#lastTimes.get(track.value);
-    if (!times) this.#lastTimes.set(track.value, { last: time, previous: -1 });
-    else if (time >= times.last) this.#lastTimes.set(track.value, { last: time, previous: times.last });
     const keyframe = id === ID.SIMPLE_BLOCK && (payload[track.length + 2] & 0x80) !== 0;
-    if (keyframe && track.value === this.#cueTrack && !this.#clusterCued) {
-      this.#clusterCued = true;
-      this.#cues.push({ time, position: this.#clusterPosition });
-    }
+    const cued = keyframe && track.value === this.#cueTrack && !this.#clusterCued;
+    if (cued) this.#clusterCued = true;
+    // Counted once the block is whole: the next block's start says so, or finish(); cutIncomplete()
+    // drops a block the bytes end in.
+    this.#commitBlock();
+    this.#pendingBlock = {
+      track: track.value,
+      time,
+      cue: cued ? { time, position: this.#clusterPosition } : null,
+      end: this.#blockGroupEnd !== Infinity ? this.#blockGroupEnd : this.#blockEnd,
+    };
+  }
+
+  /** The last block read is whole: its time and cue count. */
+  #commitBlock() {
+    const block = this.#pendingBlock;
+    if (!block) return;
+    this.#pendingBlock = null;
+    const times = this.#lastTimes.get(block.track);
+    if (!times) this.#lastTimes.set(block.track, { last: block.time, gap: Infinity });
+    else if (block.time > times.last) this.#lastTimes.set(block.track, { last: block.time, gap: Math.min(times.gap, block.time - times.last) });
+    if (block.cue) this.#cues.push(block.cue);
   }
 }
