@@ -31,6 +31,7 @@ from pathlib import Path
 
 import psutil
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidMessage, InvalidStatus
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -167,14 +168,26 @@ async def hold_idle(urls: list[str], count: int, *, netcall: bool, seconds: floa
     rss_before = sum(p.memory_info().rss for p in processes) / 2**20
     connections: list[ClientConnection] = []
 
-    async def open_one(index: int) -> ClientConnection:
-        url = urls[index % len(urls)]
-        if netcall:
-            return (await join(url, f"idle{index}", f"idle-room-{index // 10}")).ws
-        return await connect(url, origin=ORIGIN, ping_interval=None)  # type: ignore[arg-type]
+    retries = 0
 
-    for batch in range(0, count, 50):
-        connections += await asyncio.gather(*(open_one(i) for i in range(batch, min(count, batch + 50))))
+    async def open_one(index: int) -> ClientConnection:
+        nonlocal retries
+        url = urls[index % len(urls)]
+        for attempt in range(5):
+            try:
+                if netcall:
+                    return (await join(url, f"idle{index}", f"idle-room-{index // 10}")).ws
+                return await connect(url, origin=ORIGIN, ping_interval=None)  # type: ignore[arg-type]
+            except (OSError, InvalidMessage, InvalidStatus):
+                # Daphne drops a handshake the application has not accepted within 5 s (a loaded machine)
+                retries += 1
+                await asyncio.sleep(0.5 * (attempt + 1))
+        raise RuntimeError(f"could not connect member {index}")
+
+    for batch in range(0, count, 20):
+        connections += await asyncio.gather(*(open_one(i) for i in range(batch, min(count, batch + 20))))
+    if retries:
+        print(f"{count} members: {retries} connection attempts retried", file=sys.stderr)
 
     async def pinger(ws: ClientConnection, offset: float) -> None:
         await asyncio.sleep(offset)
@@ -258,6 +271,7 @@ async def main(quick: bool, database_url: str | None, scale_out: bool, idle_coun
         rows.append(
             f"| {name} | {mine:.2f} {unit} | {theirs:.2f} {unit} ({baseline}) | {mine / max(theirs, 1e-6):.1f}x |"
         )
+        print(rows[-1], file=sys.stderr, flush=True)  # as it comes, in case a later phase fails
 
     with (
         tempfile.TemporaryDirectory() as tmp,
