@@ -32,6 +32,7 @@ from pathlib import Path
 import psutil
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidMessage, InvalidStatus
+from websockets.protocol import State
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -202,6 +203,9 @@ async def hold_idle(urls: list[str], count: int, *, netcall: bool, seconds: floa
     await asyncio.sleep(seconds)
     cpu = sum(sum(p.cpu_times()[:2]) for p in processes) - cpu_before
     rss = sum(p.memory_info().rss for p in processes) / 2**20
+    still_open = sum(1 for ws in connections if ws.state is State.OPEN)
+    print(f"{count} members: {still_open} connections still open at the end", file=sys.stderr, flush=True)
+    assert still_open == count, f"only {still_open} of {count} connections stayed open: the figures would mislead"
     for task in [*pingers, *readers]:
         task.cancel()
     await asyncio.gather(*(ws.close() for ws in connections), return_exceptions=True)
@@ -262,7 +266,9 @@ def netcall_servers(tmp: Path, *, scale_out: bool, database_url: str | None) -> 
         yield servers
 
 
-async def main(quick: bool, database_url: str | None, scale_out: bool, idle_counts: list[int]) -> None:
+async def main(
+    quick: bool, database_url: str | None, scale_out: bool, idle_counts: list[int], *, round_trips: bool = True
+) -> None:
     samples = 100 if quick else 500
     idle_seconds = 10 if quick else 30
     rows: list[str] = []
@@ -279,7 +285,7 @@ async def main(quick: bool, database_url: str | None, scale_out: bool, idle_coun
     ):
         urls = [server.url.replace("http", "ws") + "/ws/netcall/" for server in servers]
         async with echo_server() as echo_port, bare_relay() as relay_port:
-            for size in (5, 50):
+            for size in (5, 50) if round_trips else ():
                 print(f"round trips, room of {size} ...", file=sys.stderr, flush=True)
                 ours = await relayed_round_trips(urls, size, samples)
                 relayed = await relayed_round_trips([f"ws://127.0.0.1:{relay_port}/"], size, samples)
@@ -354,6 +360,7 @@ if __name__ == "__main__":
         help="two Daphne processes on PostgreSQL + Redis (127.0.0.1:5432 and :6379): members alternate between them",
     )
     parser.add_argument("--idle", type=int, nargs="*", help="idle member counts (default 10000; --quick: 200)")
+    parser.add_argument("--no-round-trips", action="store_true", help="measure only the idle cost")
     args = parser.parse_args()
     counts = args.idle if args.idle else ([200] if args.quick else [10_000])
-    asyncio.run(main(args.quick, args.database_url, args.scale_out, counts))
+    asyncio.run(main(args.quick, args.database_url, args.scale_out, counts, round_trips=not args.no_round_trips))
