@@ -2,20 +2,21 @@
 
 1. Round trip of a relayed message (A -> server -> B -> server -> A, `signal` frames) in a room of 5 and of 50
    members while a third member broadcasts media changes to the whole room at 20 Hz (fan-out load);
-   baseline: the same client against a raw `websockets` echo server (one hop each way).
-2. Idle cost of 1,000 and 5,000 joined members (rooms of 10, a ping every 10 s each, as the SDK does):
-   server CPU seconds per minute and resident memory; baseline: a bare ASGI WebSocket app under Daphne
-   holding the same connections with the same pings.
+   baselines: the same client and load against a bare `websockets` relay doing the same two hops
+   (bench/relay_server.py), and against a raw `websockets` echo server (one hop each way: the floor).
+2. Idle cost of 10,000 joined members (rooms of 10, a ping every 10 s each, as the SDK does): server CPU
+   seconds per minute, resident memory and its growth per member; baseline: a bare ASGI WebSocket app under
+   Daphne holding the same connections with the same pings.
 
-Run: `.venv/bin/python -m bench.signalling [--quick] [--database-url postgres://...] [--servers netcall,daphne]
-[--round-trips-only]`; prints a Markdown table. The server is started as `make run` starts it (uvicorn);
-`--servers netcall,daphne` measures the round trips under each, stock Daphne on the same application too.
+Run: `.venv/bin/python -m bench.signalling [--quick] [--database-url postgres://...] [--scale-out] [--idle N ...]`;
+`--scale-out` serves from two processes on PostgreSQL + Redis. Prints a Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -23,17 +24,21 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidMessage, InvalidStatus
+from websockets.protocol import State
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support.server import TEST_SECRET_KEY, free_port, start_daphne  # noqa: E402
+from tests.support.scale import shared_backends_env  # noqa: E402
+from tests.support.server import TEST_SECRET_KEY, DaphneServer, free_port, start_daphne  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "netcall_site.settings")
 os.environ.setdefault("NETCALL_SECRET_KEY", TEST_SECRET_KEY)
@@ -69,7 +74,9 @@ class Member:
 async def join(url: str, account: str, channel: str) -> Member:
     ws = await connect(url, origin=origin_of(url), max_size=2**20, ping_interval=None)  # type: ignore[arg-type]
     member = Member(ws, account)
-    reply = await member.request("join", token=token_mint(account=account, channel=channel), channel=channel)
+    token = token_mint(account=account, channel=channel)
+    # `account` is for the bare relay (which checks no token); netcall ignores it and reads the token.
+    reply = await member.request("join", token=token, channel=channel, account=account)
     assert reply["type"] == "ack", reply
     return member
 
@@ -84,10 +91,11 @@ async def drain(member: Member) -> None:
         pass
 
 
-async def relayed_round_trips(base: str, room_size: int, samples: int) -> list[float]:
-    url = base.replace("http", "ws") + "/ws/netcall/"
+async def relayed_round_trips(urls: list[str], room_size: int, samples: int) -> list[float]:
+    """Members joined round-robin over `urls` (with two processes, A on the first and B on the second: every
+    round trip crosses between processes twice)."""
     channel = f"bench-{room_size}-{time.time_ns()}"
-    members = [await join(url, f"m{i}", channel) for i in range(room_size)]
+    members = [await join(urls[i % len(urls)], f"m{i}", channel) for i in range(room_size)]
     a, b, loud = members[0], members[1], members[2]
     # Everyone but A and B just drains what the room sends (fan-out receivers).
     drains = [asyncio.create_task(drain(m)) for m in members[3:]]
@@ -159,16 +167,33 @@ async def echo_server() -> AsyncIterator[int]:
         await process.wait()
 
 
-async def hold_idle(url: str, count: int, *, netcall: bool, seconds: float, pid: int) -> tuple[float, float]:
-    """Connect `count` members (joined in rooms of 10 for netcall), keep them idle with a ping every 10 s;
-    return (server CPU seconds per minute, server RSS MiB) measured over `seconds`."""
+async def hold_idle(urls: list[str], count: int, *, netcall: bool, seconds: float, pids: list[int]) -> Idle:
+    """Connect `count` members over `urls` (joined in rooms of 10 for netcall), keep them idle with a ping
+    every 10 s, and measure the servers (`pids`) over `seconds`."""
+    processes = [psutil.Process(pid) for pid in pids]
+    rss_before = sum(p.memory_info().rss for p in processes) / 2**20
     connections: list[ClientConnection] = []
-    for index in range(count):
-        if netcall:
-            member = await join(url, f"idle{index}", f"idle-room-{index // 10}")
-            connections.append(member.ws)
-        else:
-            connections.append(await connect(url, origin=origin_of(url), ping_interval=None))  # type: ignore[arg-type]
+
+    retries = 0
+
+    async def open_one(index: int) -> ClientConnection:
+        nonlocal retries
+        url = urls[index % len(urls)]
+        for attempt in range(5):
+            try:
+                if netcall:
+                    return (await join(url, f"idle{index}", f"idle-room-{index // 10}")).ws
+                return await connect(url, origin=origin_of(url), ping_interval=None)  # type: ignore[arg-type]
+            except (OSError, InvalidMessage, InvalidStatus):
+                # Daphne drops a handshake the application has not accepted within 5 s (a loaded machine)
+                retries += 1
+                await asyncio.sleep(0.5 * (attempt + 1))
+        raise RuntimeError(f"could not connect member {index}")
+
+    for batch in range(0, count, 20):
+        connections += await asyncio.gather(*(open_one(i) for i in range(batch, min(count, batch + 20))))
+    if retries:
+        print(f"{count} members: {retries} connection attempts retried", file=sys.stderr)
 
     async def pinger(ws: ClientConnection, offset: float) -> None:
         await asyncio.sleep(offset)
@@ -178,84 +203,136 @@ async def hold_idle(url: str, count: int, *, netcall: bool, seconds: float, pid:
 
     readers = [asyncio.create_task(drain(Member(ws, ""))) for ws in connections]
     pingers = [asyncio.create_task(pinger(ws, 10 * i / count)) for i, ws in enumerate(connections)]
-    await asyncio.sleep(5)  # let the joins' fan-out settle before measuring
-    process = psutil.Process(pid)
-    cpu_before = sum(process.cpu_times()[:2])
+    await asyncio.sleep(10)  # let the joins' fan-out settle and every member ping once before measuring
+    cpu_before = sum(sum(p.cpu_times()[:2]) for p in processes)
     await asyncio.sleep(seconds)
-    cpu = sum(process.cpu_times()[:2]) - cpu_before
-    rss = process.memory_info().rss / 2**20
+    cpu = sum(sum(p.cpu_times()[:2]) for p in processes) - cpu_before
+    rss = sum(p.memory_info().rss for p in processes) / 2**20
+    still_open = sum(1 for ws in connections if ws.state is State.OPEN)
+    print(f"{count} members: {still_open} connections still open at the end", file=sys.stderr, flush=True)
+    assert still_open == count, f"only {still_open} of {count} connections stayed open: the figures would mislead"
     for task in [*pingers, *readers]:
         task.cancel()
     await asyncio.gather(*(ws.close() for ws in connections), return_exceptions=True)
-    return cpu * 60 / seconds, rss
+    return Idle(cpu * 60 / seconds, rss, (rss - rss_before) * 1024 / count)
 
 
-async def main(quick: bool, database_url: str | None, servers: list[str], round_trips_only: bool) -> None:
+@dataclass
+class Idle:
+    cpu_per_minute: float  # server CPU seconds per minute
+    rss_mib: float  # server resident memory, MiB
+    kib_per_member: float  # growth of resident memory per member held
+
+
+@asynccontextmanager
+async def bare_relay() -> AsyncIterator[int]:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.relay_server", str(port), cwd=REPO, stdout=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    await process.stdout.readline()
+    try:
+        yield port
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+SERVER_ENV = {
+    "NETCALL_ROOM_CAPACITY": "64",
+    "NETCALL_LOG_LEVEL": "WARNING",
+    # A and B send a frame per round trip, ~400/s: above the default limit of 200/s per connection
+    "NETCALL_MAX_MESSAGES_PER_SECOND": "5000",
+    "NETCALL_SIGNAL_BYTES_PER_SECOND": "0",
+    # Every benchmark client connects from 127.0.0.1
+    "NETCALL_MAX_CONNECTIONS_PER_ADDRESS": "0",
+}
+
+
+@contextmanager
+def netcall_servers(tmp: Path, *, scale_out: bool, database_url: str | None) -> Iterator[list[DaphneServer]]:
+    """One Daphne on a fresh SQLite file (or `database_url`), or two on PostgreSQL + Redis."""
+    servers: list[DaphneServer] = []
+
+    def stop_all() -> None:
+        for server in servers:
+            server.stop()
+
+    with contextlib.ExitStack() as stack:
+        if scale_out:
+            env = {**SERVER_ENV, **stack.enter_context(shared_backends_env())}
+            stack.callback(stop_all)
+            servers += [start_daphne(tmp / "a", env), start_daphne(tmp / "b", env)]
+        else:
+            env = {**SERVER_ENV, **({"DATABASE_URL": database_url} if database_url else {})}
+            stack.callback(stop_all)
+            servers.append(start_daphne(tmp / "netcall", env))
+        yield servers
+
+
+async def main(
+    quick: bool, database_url: str | None, scale_out: bool, idle_counts: list[int], *, round_trips: bool = True
+) -> None:
     samples = 100 if quick else 500
-    idle_counts = [200] if quick else [1000, 5000]
     idle_seconds = 10 if quick else 30
     rows: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for index, kind in enumerate(servers):
-            server = start_daphne(
-                Path(tmp) / f"netcall-{kind}",
-                {
-                    "NETCALL_ROOM_CAPACITY": "64",
-                    "NETCALL_LOG_LEVEL": "WARNING",
-                    "NETCALL_SERVER_LOG_LEVEL": "warning",
-                    # A and B send a frame per round trip, ~400/s: above the default limit of 200/s per connection
-                    "NETCALL_MAX_MESSAGES_PER_SECOND": "5000",
-                    **({"DATABASE_URL": database_url} if database_url else {}),
-                },
-                server=kind,
+
+    def ratio_row(name: str, mine: float, theirs: float, unit: str, baseline: str) -> None:
+        rows.append(
+            f"| {name} | {mine:.2f} {unit} | {theirs:.2f} {unit} ({baseline}) | {mine / max(theirs, 1e-6):.1f}x |"
+        )
+        print(rows[-1], file=sys.stderr, flush=True)  # as it comes, in case a later phase fails
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        netcall_servers(Path(tmp), scale_out=scale_out, database_url=database_url) as servers,
+    ):
+        urls = [server.url.replace("http", "ws") + "/ws/netcall/" for server in servers]
+        async with echo_server() as echo_port, bare_relay() as relay_port:
+            for size in (5, 50) if round_trips else ():
+                print(f"round trips, room of {size} ...", file=sys.stderr, flush=True)
+                ours = await relayed_round_trips(urls, size, samples)
+                relayed = await relayed_round_trips([f"ws://127.0.0.1:{relay_port}/"], size, samples)
+                echoed = await echo_round_trips(echo_port, samples)
+                for q, name in ((0.5, "p50"), (0.99, "p99")):
+                    mine = percentile(ours, q)
+                    ratio_row(
+                        f"relayed round trip, room of {size}, {name}", mine, percentile(relayed, q), "ms", "bare relay"
+                    )
+                    ratio_row(
+                        f"relayed round trip, room of {size}, {name}", mine, percentile(echoed, q), "ms", "raw echo"
+                    )
+        for count in idle_counts:
+            print(f"idle, {count} members ...", file=sys.stderr, flush=True)
+            ours_idle = await hold_idle(
+                urls, count, netcall=True, seconds=idle_seconds, pids=[s.process.pid for s in servers]
             )
-            label = "" if len(servers) == 1 else f" ({'uvicorn' if kind == 'netcall' else 'Daphne'})"
+            bare = start_daphne_bare(Path(tmp) / f"bare{count}")
             try:
-                async with echo_server() as echo_port:
-                    for size in (5, 50):
-                        print(f"round trips{label}, room of {size} ...", file=sys.stderr, flush=True)
-                        ours = await relayed_round_trips(server.url, size, samples)
-                        base = await echo_round_trips(echo_port, samples)
-                        for q, name in ((0.5, "p50"), (0.99, "p99")):
-                            mine, theirs = percentile(ours, q), percentile(base, q)
-                            rows.append(
-                                f"| relayed round trip{label}, room of {size}, {name} | {mine:.2f} ms | "
-                                f"{theirs:.2f} ms (websockets echo) | {mine / theirs:.1f}x |"
-                            )
-                if index == 0 and not round_trips_only:
-                    await idle_rows(server, Path(tmp), idle_counts, idle_seconds, rows)
+                bare_idle = await hold_idle(
+                    [f"ws://127.0.0.1:{bare[1]}/"], count, netcall=False, seconds=idle_seconds, pids=[bare[0].pid]
+                )
             finally:
-                server.stop()
+                bare[0].terminate()
+                bare[0].wait()
+            ratio_row(
+                f"idle, {count} members: server CPU",
+                ours_idle.cpu_per_minute,
+                bare_idle.cpu_per_minute,
+                "s/min",
+                "bare ASGI",
+            )
+            ratio_row(f"idle, {count} members: server RSS", ours_idle.rss_mib, bare_idle.rss_mib, "MiB", "bare ASGI")
+            ratio_row(
+                f"idle, {count} members: memory per member",
+                ours_idle.kib_per_member,
+                bare_idle.kib_per_member,
+                "KiB",
+                "bare ASGI",
+            )
     print("| measure | netcall | baseline | ratio |\n| --- | --- | --- | --- |")
     print("\n".join(rows))
-
-
-async def idle_rows(server, tmp: Path, idle_counts: list[int], idle_seconds: float, rows: list[str]) -> None:
-    for count in idle_counts:
-        print(f"idle, {count} members ...", file=sys.stderr, flush=True)
-        cpu, rss = await hold_idle(
-            server.url.replace("http", "ws") + "/ws/netcall/",
-            count,
-            netcall=True,
-            seconds=idle_seconds,
-            pid=server.process.pid,
-        )
-        bare = start_daphne_bare(tmp / f"bare{count}")
-        try:
-            bare_cpu, bare_rss = await hold_idle(
-                f"ws://127.0.0.1:{bare[1]}/", count, netcall=False, seconds=idle_seconds, pid=bare[0].pid
-            )
-        finally:
-            bare[0].terminate()
-            bare[0].wait()
-        rows.append(
-            f"| idle, {count} members: server CPU | {cpu:.2f} s/min | {bare_cpu:.2f} s/min (bare ASGI) | "
-            f"{cpu / max(bare_cpu, 1e-3):.1f}x |"
-        )
-        rows.append(
-            f"| idle, {count} members: server RSS | {rss:.0f} MiB | {bare_rss:.0f} MiB (bare ASGI) | "
-            f"{rss / bare_rss:.1f}x |"
-        )
 
 
 def start_daphne_bare(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -282,7 +359,13 @@ if __name__ == "__main__":
     parser.add_argument(
         "--database-url", help="run the server on this (empty, migrated here) database instead of a fresh SQLite file"
     )
-    parser.add_argument("--servers", default="netcall", help="comma list of netcall (uvicorn, as make run) and daphne")
-    parser.add_argument("--round-trips-only", action="store_true", help="skip the idle-members part")
+    parser.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="two Daphne processes on PostgreSQL + Redis (127.0.0.1:5432 and :6379): members alternate between them",
+    )
+    parser.add_argument("--idle", type=int, nargs="*", help="idle member counts (default 10000; --quick: 200)")
+    parser.add_argument("--no-round-trips", action="store_true", help="measure only the idle cost")
     args = parser.parse_args()
-    asyncio.run(main(args.quick, args.database_url, args.servers.split(","), args.round_trips_only))
+    counts = args.idle if args.idle else ([200] if args.quick else [10_000])
+    asyncio.run(main(args.quick, args.database_url, args.scale_out, counts, round_trips=not args.no_round_trips))

@@ -23,6 +23,11 @@ def env_int(name: str, default: int) -> int:
     return default if value in (None, "") else int(value)  # type: ignore[arg-type]
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return default if value in (None, "") else float(value)  # type: ignore[arg-type]
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name)
     if value is None or value == "":

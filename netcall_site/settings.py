@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from netcall_site.env import env_bool, env_int, env_json, env_list, env_str
+from netcall_site.env import env_bool, env_float, env_int, env_json, env_list, env_str
 from netcall_site.secret import secret_from_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -132,6 +132,15 @@ NETCALL_MAX_MESSAGES_PER_SECOND = env_int("NETCALL_MAX_MESSAGES_PER_SECOND", 200
 # Largest HTTP request body anywhere but the tus uploads (413 `body_too_large` above, before it is read).
 NETCALL_MAX_REQUEST_BODY_BYTES = env_int("NETCALL_MAX_REQUEST_BODY_BYTES", 1024 * 1024)
 NETCALL_MEMBER_TIMEOUT = env_int("NETCALL_MEMBER_TIMEOUT", 45)
+# Each process writes its members' liveness in one statement, and expires silent members, this often (seconds).
+NETCALL_LIVENESS_INTERVAL = env_float("NETCALL_LIVENESS_INTERVAL", 5.0)
+# Abusive sockets (docs/protocol.md, "Limits"): each limit is per connection unless it says otherwise.
+NETCALL_JOIN_DEADLINE_SECONDS = env_float("NETCALL_JOIN_DEADLINE_SECONDS", 10.0)
+NETCALL_RATE_LIMIT_STRIKES = env_int("NETCALL_RATE_LIMIT_STRIKES", 50)
+NETCALL_RATE_LIMIT_STRIKE_SECONDS = env_float("NETCALL_RATE_LIMIT_STRIKE_SECONDS", 10.0)
+NETCALL_SIGNAL_BYTES_PER_SECOND = env_int("NETCALL_SIGNAL_BYTES_PER_SECOND", 256 * 1024)
+NETCALL_MAX_CONNECTIONS_PER_ADDRESS = env_int("NETCALL_MAX_CONNECTIONS_PER_ADDRESS", 50)
+NETCALL_MAX_CONNECTIONS_PER_TOKEN = env_int("NETCALL_MAX_CONNECTIONS_PER_TOKEN", 10)
 NETCALL_ICE_SERVERS = env_json("NETCALL_ICE_SERVERS", [])
 NETCALL_SERVE_STATIC = env_bool("NETCALL_SERVE_STATIC", True)
 # Origins (exact, e.g. https://app.example.com) whose pages may frame /embed/ (recording/security_headers.py)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import timedelta
@@ -15,7 +16,7 @@ from django.utils import timezone
 from netcall_site.asgi import application
 from recording.models import Member
 from recording.tokens import TOKEN_SALT, token_mint
-from tests.support.signalling import Client, joined
+from tests.support.signalling import Client, database_queries, joined
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -289,15 +290,197 @@ async def test_foreign_origin_is_refused() -> None:
 
 
 async def test_silent_members_expire(settings) -> None:
-    settings.NETCALL_MEMBER_TIMEOUT = 1
+    settings.NETCALL_MEMBER_TIMEOUT = 3
+    settings.NETCALL_LIVENESS_INTERVAL = 0.2
     room = channel_name()
     ghost, alice = await joined("ghost", room), await joined("alice", room)
     # Make the ghost look silent: backdate its liveness instead of waiting.
-    await database_sync_to_async(
-        lambda: Member.objects.filter(account="ghost").update(last_seen=timezone.now() - timedelta(seconds=5))
-    )()
-    await alice.request("ping")
+    await backdate("ghost", room)
     left = await alice.expect("member.left")
     assert (left["account"], left["reason"]) == ("ghost", "expired")
     await ghost.close()
     await alice.close()
+
+
+async def backdate(account: str, room: str, seconds: float = 60) -> None:
+    await database_sync_to_async(
+        lambda: Member.objects.filter(account=account, room__name=room).update(
+            last_seen=timezone.now() - timedelta(seconds=seconds)
+        )
+    )()
+
+
+# --- the steady state touches no database -----------------------------------------------------------
+
+
+async def test_relayed_signal_and_ping_make_no_database_query(settings) -> None:
+    settings.NETCALL_LIVENESS_INTERVAL = 3600  # the liveness task's round is not part of what is measured
+    room = channel_name()
+    alice, bob = await joined("alice", room), await joined("bob", room)
+    await alice.expect("member.joined")
+    with database_queries() as statements:
+        assert (await alice.request("ping"))["type"] == "ack"
+        reply = await alice.request("signal", to="bob", data={"description": {"type": "offer", "sdp": "v=0"}})
+        assert reply["type"] == "ack"
+        assert (await bob.expect("signal"))["data"]["description"]["type"] == "offer"
+        assert (await bob.request("signal", to="alice", data={"candidate": None}))["type"] == "ack"
+        assert (await alice.expect("signal"))["from"] == "bob"
+        assert (await bob.request("ping"))["type"] == "ack"
+    assert statements == []
+    # The detector sees the consumers' database thread: a media change is written there.
+    with database_queries() as statements:
+        assert (await alice.request("media", audio=False, video=True))["type"] == "ack"
+    assert statements
+    await alice.close()
+    await bob.close()
+
+
+async def test_liveness_is_written_in_one_statement_per_round(settings) -> None:
+    settings.NETCALL_LIVENESS_INTERVAL = 0.3
+    room = channel_name()
+    members = [await joined(f"m{i}", room) for i in range(4)]
+    before = await database_sync_to_async(lambda: dict(Member.objects.values_list("account", "last_seen")))()
+    for member in members:
+        await member.request("ping")
+    with database_queries() as statements:
+        await asyncio.sleep(0.7)  # two rounds of the liveness task
+    updates = [sql for sql in statements if sql.lstrip().upper().startswith("UPDATE")]
+    assert 1 <= len(updates) <= 2, statements  # one statement for all four members per round heard in
+    after = await database_sync_to_async(lambda: dict(Member.objects.values_list("account", "last_seen")))()
+    assert all(after[f"m{i}"] >= before[f"m{i}"] for i in range(4))
+    for member in members:
+        await member.close()
+
+
+# --- no ghosts --------------------------------------------------------------------------------------
+
+
+async def test_expired_member_is_refused_and_hears_nothing_more(settings) -> None:
+    settings.NETCALL_MEMBER_TIMEOUT = 3
+    settings.NETCALL_LIVENESS_INTERVAL = 0.2
+    room = channel_name()
+    ghost = await Client.connect()
+    ghost_session = (await ghost.join("ghost", room))["self"]["session"]
+    alice = await joined("alice", room)
+    assert (await alice.request("record.start", target="ghost", kind="mp4"))["type"] == "ack"
+    await backdate("ghost", room)
+    left = await alice.expect("member.left")
+    assert (left["account"], left["session"], left["reason"]) == ("ghost", ghost_session, "expired")
+    # The ghost is told too (its own session), and is no longer a member from then on.
+    own = await ghost.expect("member.left")
+    assert (own["account"], own["reason"]) == ("ghost", "expired")
+    assert (await ghost.request("signal", to="alice", data={"candidate": None}))["code"] == "expired"
+    assert (await ghost.request("media", audio=False, video=False))["code"] == "expired"
+    assert (await ghost.request("record.start", target="alice", kind="mp4"))["code"] == "expired"
+    assert (await ghost.request("record.stop", target="alice", kind="mp4"))["code"] == "expired"
+    assert (await ghost.request("ping"))["code"] == "expired"
+    # No room event reaches it any more, and nobody can reach it.
+    assert (await alice.request("media", audio=False, video=True))["type"] == "ack"
+    assert (await alice.request("record.stop", target="ghost", kind="mp4"))["type"] == "ack"
+    assert (await alice.request("signal", to="ghost", data={"candidate": None}))["code"] == "not_in_room"
+    assert await ghost.nothing_more()
+    # Joining again makes it a member again.
+    await ghost.join("ghost", room)
+    assert (await alice.expect("member.joined"))["member"]["account"] == "ghost"
+    assert (await ghost.request("signal", to="alice", data={"candidate": None}))["type"] == "ack"
+    await ghost.close()
+    await alice.close()
+
+
+async def test_member_removed_without_a_room_event_is_told_by_the_liveness_task(settings) -> None:
+    settings.NETCALL_LIVENESS_INTERVAL = 0.2
+    room = channel_name()
+    ghost, alice = await joined("ghost", room), await joined("alice", room)
+    await database_sync_to_async(lambda: Member.objects.filter(account="ghost", room__name=room).delete())()
+    assert (await ghost.request("ping"))["type"] == "ack"  # heard: the next round writes its liveness
+    own = await ghost.expect("member.left")
+    assert (own["account"], own["reason"]) == ("ghost", "expired")
+    assert (await alice.expect("member.left"))["account"] == "ghost"
+    assert (await ghost.request("signal", to="alice", data={"candidate": None}))["code"] == "expired"
+    await ghost.close()
+    await alice.close()
+
+
+async def test_a_stale_room_event_cannot_make_a_member_of_the_database_refuse(settings) -> None:
+    """A member whose row is gone is refused by the database check even before its room event arrives."""
+    settings.NETCALL_LIVENESS_INTERVAL = 3600
+    room = channel_name()
+    ghost, alice = await joined("ghost", room), await joined("alice", room)
+    await database_sync_to_async(lambda: Member.objects.filter(account="ghost", room__name=room).delete())()
+    assert (await ghost.request("record.start", target="alice", kind="mp4"))["code"] == "expired"
+    assert (await ghost.request("signal", to="alice", data={"candidate": None}))["code"] == "expired"
+    await ghost.close()
+    await alice.close()
+
+
+# --- abusive sockets --------------------------------------------------------------------------------
+
+
+async def test_socket_that_never_joins_is_closed_after_the_deadline(settings) -> None:
+    settings.NETCALL_JOIN_DEADLINE_SECONDS = 0.3
+    idle = await Client.connect()
+    assert (await idle.request("ping"))["type"] == "ack"  # pings do not count as joining
+    frame = await idle.expect("error")
+    assert frame["code"] == "join_timeout"
+    assert await idle.closed_with() == 4008
+    await idle.close()
+    # A socket that joins in time stays open.
+    member = await joined("alice", channel_name())
+    await asyncio.sleep(0.5)
+    assert (await member.request("ping"))["type"] == "ack"
+    await member.close()
+
+
+async def test_rate_limit_abuser_is_closed_with_1008(settings) -> None:
+    settings.NETCALL_MAX_MESSAGES_PER_SECOND = 5
+    settings.NETCALL_RATE_LIMIT_STRIKES = 10
+    client = await joined("flood", channel_name())
+    for request_id in range(40):
+        await client.send({"type": "ping", "id": request_id})
+    frame = await client.expect("error")
+    while frame["code"] == "rate_limited":
+        frame = await client.expect("error")
+    assert frame["code"] == "rate_limit_abuse"
+    assert await client.closed_with() == 1008
+    await client.close()
+
+
+async def test_signal_bytes_per_second_are_capped(settings) -> None:
+    settings.NETCALL_MAX_MESSAGE_BYTES = 1024
+    settings.NETCALL_SIGNAL_BYTES_PER_SECOND = 2000
+    room = channel_name()
+    alice, bob = await joined("alice", room), await joined("bob", room)
+    blob = {"candidate": {"candidate": "x" * 800}}
+    replies = [await alice.request("signal", to="bob", data=blob) for _ in range(3)]
+    assert [r["type"] for r in replies[:2]] == ["ack", "ack"]
+    assert replies[2]["code"] == "rate_limited"
+    # Small frames of other types are not counted against the signal byte budget.
+    assert (await alice.request("ping"))["type"] == "ack"
+    await alice.close()
+    await bob.close()
+
+
+async def test_open_connections_per_address_are_capped(settings) -> None:
+    settings.NETCALL_MAX_CONNECTIONS_PER_ADDRESS = 2
+    first, second = await Client.connect(), await Client.connect()
+    third = await Client.connect()
+    assert (await third.expect("error"))["code"] == "too_many_connections"
+    assert await third.closed_with() == 1008
+    await third.close()
+    await second.close()
+    fourth = await Client.connect()  # one closed: room for another
+    assert (await fourth.request("ping"))["type"] == "ack"
+    await first.close()
+    await fourth.close()
+
+
+async def test_open_connections_per_token_are_capped(settings) -> None:
+    settings.NETCALL_MAX_CONNECTIONS_PER_TOKEN = 1
+    room = channel_name()
+    token = token_mint(account="alice", channel=room)
+    first, second = await Client.connect(), await Client.connect()
+    assert (await first.request("join", token=token, channel=room))["type"] == "ack"
+    assert (await second.request("join", token=token, channel=room))["code"] == "too_many_connections"
+    assert await second.closed_with() == 1008
+    await second.close()
+    await first.close()

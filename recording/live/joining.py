@@ -30,7 +30,7 @@ class LiveJoinExtension:
         live = result.extra
         assert isinstance(live, LiveJoin)
         if live.recorder is not None:
-            await broadcast(protocol.member_joined(live.recorder.as_wire()))
+            await broadcast(protocol.member_joined(live.recorder.as_wire()), member=live.recorder)
         if live.started and live.session is not None:
             await dispatch.recorder_start(layer, session_id=str(live.session.id))
         data = live_ack(result.member, live)

@@ -1,7 +1,13 @@
-"""The signalling consumer: parse, validate, authorise, call the room services, send. Nothing else."""
+"""The signalling consumer: parse, validate, authorise, call the room services, send. Nothing else.
+
+The steady state touches no database: a `signal` is relayed through this process's member directory and a
+`ping` only notes that the member was heard (the liveness task of presence.py writes it down in batches).
+Joins, leaves, media changes and recording notices go to the database, the durable record.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -16,51 +22,122 @@ from recording.errors import NetcallError
 from recording.models import Member, RecordNotice
 from recording.names import room_group_name
 from recording.signalling import joining, protocol, rooms
-from recording.signalling.protocol import RECORD_KINDS, ProtocolError, Request, ack, error, request_parse
-from recording.signalling.ratelimit import TokenBucket
+from recording.signalling.directory import Route
+from recording.signalling.presence import Presence, presence_here
+from recording.signalling.protocol import (
+    CLOSE_JOIN_TIMEOUT,
+    CLOSE_POLICY,
+    CLOSE_REPLACED,
+    RECORD_KINDS,
+    ProtocolError,
+    Request,
+    ack,
+    error,
+    request_parse,
+)
+from recording.signalling.ratelimit import Strikes, TokenBucket
 from recording.tokens import JoinToken, TokenError, token_revoked, token_verify
 
 logger = logging.getLogger(__name__)
 
-CLOSE_REPLACED = 4009
-
 Handler = Callable[["NetcallConsumer", Request], Awaitable[dict[str, Any] | None]]
+
+LOST_MESSAGES = {
+    "expired": "this connection is no longer a member of the channel (not heard from in time); join again",
+}
+
+
+def _route(member: Member) -> Route:
+    return Route(member.session, member.channel_name, member.joined_at.isoformat())
 
 
 class NetcallConsumer(AsyncWebsocketConsumer):
     token: JoinToken | None = None
     member: Member | None = None
-    touched_at = float("-inf")  # when a ping last wrote this member's liveness (time.monotonic())
+    group = ""
+    address = ""
+    heard_at = float("-inf")  # time.monotonic() of the member's last frame (for the liveness task)
+    lost: str | None = None  # why this connection stopped being a member ("expired"), until it joins again
+    closing = False
+    _joining = False
+    _token_counted: str | None = None
+    _deadline: asyncio.TimerHandle | None = None
+    _deadline_task: asyncio.Task[None] | None = None
+
+    @property
+    def session(self) -> str | None:
+        return self.member.session if self.member is not None else None
 
     async def connect(self) -> None:
+        self.presence: Presence = presence_here()
         self.bucket = TokenBucket(settings.NETCALL_MAX_MESSAGES_PER_SECOND)
+        byte_rate = settings.NETCALL_SIGNAL_BYTES_PER_SECOND
+        self.signal_bytes = TokenBucket(byte_rate, burst=max(byte_rate, settings.NETCALL_MAX_MESSAGE_BYTES))
+        self.strikes = Strikes(settings.NETCALL_RATE_LIMIT_STRIKES, settings.NETCALL_RATE_LIMIT_STRIKE_SECONDS)
+        client = self.scope.get("client")
+        self.address = str(client[0]) if client else ""
         await self.accept()
+        if not self.presence.connection_open(self, self.channel_layer):
+            await self._send(error("too_many_connections", "too many open connections from this address"))
+            await self._close(CLOSE_POLICY)
+            return
+        self._arm_join_deadline()
 
     async def disconnect(self, code: int) -> None:
+        self.closing = True
+        self._disarm_join_deadline()
+        self.presence.connection_closed(self)
         await self._leave(reason="disconnected")
+        if self._token_counted is not None:
+            self.presence.token_release(self._token_counted)
+            self._token_counted = None
 
     # --- inbound frames -------------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
         request: Request | None = None
         try:
             if not self.bucket.take():
                 raise ProtocolError("rate_limited", "too many messages; slow down")
             request = request_parse(text_data, max_bytes=settings.NETCALL_MAX_MESSAGE_BYTES, types=HANDLERS)
+            if request.type == "signal" and not self.signal_bytes.take(request.size):
+                raise ProtocolError("rate_limited", "too many signal bytes per second; slow down", request.id)
+            if self.lost is not None and request.type != "join":
+                raise ProtocolError(self.lost, LOST_MESSAGES[self.lost], request.id)
             if request.type not in ("join", "ping") and self.member is None:
                 raise ProtocolError("not_joined", "join a channel first", request.id)
+            if self.member is not None:
+                self.heard_at = time.monotonic()
             data = await HANDLERS[request.type](self, request)
             await self._send(ack(request.id, data))
         except NetcallError as exc:
             request_id = getattr(exc, "request_id", None) or (request.id if request else None)
             await self._send(error(exc.code, exc.message, request_id))
+            await self._after_refusal(exc)
         except Exception:
             logger.exception("Consumer(%s) failed on a %s frame", self.channel_name, request and request.type)
             await self._send(error("internal", "internal server error", request.id if request else None))
 
+    async def _after_refusal(self, exc: NetcallError) -> None:
+        close_code = getattr(exc, "close_code", None)
+        if close_code is None and exc.code == "rate_limited" and self.strikes.add():
+            logger.warning(
+                "Consumer(%s) from %s keeps exceeding the rate limit: closing", self.channel_name, self.address
+            )
+            await self._send(error("rate_limit_abuse", "refused too often for exceeding the rate limit; closing"))
+            close_code = CLOSE_POLICY
+        if close_code is not None:
+            await self._close(close_code)
+        elif exc.code == "expired" and self.member is not None:
+            # The database no longer has this member (expired elsewhere; its room event is still on the way).
+            await self._lose("expired")
+
     async def _join(self, request: Request) -> dict[str, Any]:
         if self.member is not None:
             raise ProtocolError("already_joined", "this connection is already in a channel; leave first", request.id)
-        token = token_verify(request.body.get("token"))
+        raw_token = request.body.get("token")
+        token = token_verify(raw_token)
         if await database_sync_to_async(token_revoked)(token):
             raise TokenError("token_revoked", "the token has been revoked")
         channel = request.name_field("channel")
@@ -75,6 +152,7 @@ class NetcallConsumer(AsyncWebsocketConsumer):
         media = request.body.get("media", {"audio": True, "video": True})
         if not isinstance(media, dict):
             raise ProtocolError("bad_message", "field 'media' must be an object", request.id)
+        self._count_token(str(raw_token), request)
         extension = joining.join_extension()
         parsed = extension.parse(request.body.get(extension.field), token) if extension else None
         join = rooms.JoinRequest(
@@ -86,16 +164,28 @@ class NetcallConsumer(AsyncWebsocketConsumer):
             capacity=settings.NETCALL_ROOM_CAPACITY,
             timeout=settings.NETCALL_MEMBER_TIMEOUT,
         )
-        result = await database_sync_to_async(extension.join if extension else joining.join_plain)(join, parsed)
-        self.token, self.member = token, result.member
-        self.group = room_group_name(token.channel)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        group = room_group_name(token.channel)
+        # In the group before the join's snapshot is taken: every change after it reaches this process.
+        await self.channel_layer.group_add(group, self.channel_name)
+        self._joining = True
+        try:
+            result = await database_sync_to_async(extension.join if extension else joining.join_plain)(join, parsed)
+        except BaseException:
+            await self.channel_layer.group_discard(group, self.channel_name)
+            raise
+        finally:
+            self._joining = False
+        self.token, self.member, self.group, self.lost = token, result.member, group, None
+        self._disarm_join_deadline()
+        self.presence.directory.local_join(
+            token.channel, result.member.account, _route(result.member), {m.account: _route(m) for m in result.others}
+        )
         if result.replaced is not None:
             await self.channel_layer.send(
                 result.replaced.channel_name, protocol.member_replaced(result.replaced.session)
             )
         await self._announce_departures(result.expired, result.ended_notices, reason="expired")
-        await self._broadcast(protocol.member_joined(result.member.as_wire()))
+        await self._broadcast(protocol.member_joined(result.member.as_wire()), member=result.member)
         data: dict[str, Any] = {
             "self": result.member.as_wire(),
             "members": [m.as_wire() for m in result.others],
@@ -106,25 +196,39 @@ class NetcallConsumer(AsyncWebsocketConsumer):
             data |= await extension.joined(result, layer=self.channel_layer, broadcast=self._broadcast)
         return data
 
+    def _count_token(self, raw_token: str, request: Request) -> None:
+        if raw_token == self._token_counted:
+            return
+        if not self.presence.token_take(raw_token):
+            raise ProtocolError(
+                "too_many_connections", "too many open connections with this token", request.id, close_code=CLOSE_POLICY
+            )
+        if self._token_counted is not None:
+            self.presence.token_release(self._token_counted)
+        self._token_counted = raw_token
+
     async def _leave_request(self, request: Request) -> dict[str, Any]:
         await self._leave(reason="left")
+        self._arm_join_deadline()
         return {}
 
     async def _signal(self, request: Request) -> dict[str, Any]:
         member = self._joined()
+        assert self.token is not None
         target = request.name_field("to")
         data = request.field("data", dict)
         to_session = request.field("toSession", str, required=False)
-        addressee = await database_sync_to_async(rooms.member_channel)(room_id=member.room_id, account=target)
-        if addressee is None:
+        route = self.presence.directory.route(self.token.channel, str(target))
+        if route is None:
             raise rooms.RoomError("not_in_room", f"{target!r} is not a member of this channel")
-        channel_name, session = addressee
-        if to_session is not None and to_session != session:
+        if to_session is not None and to_session != route.session:
             # Meant for a connection of `target` that has since been replaced (a re-join): drop it, or the new
             # connection would get an answer to an offer it never made.
             raise ProtocolError("stale_session", f"{target!r} has re-joined since; this signal is outdated", request.id)
-        frame = protocol.signal(sender=member.account, sender_session=member.session, data=data, to_session=session)
-        await self.channel_layer.send(channel_name, protocol.member_signal(frame))
+        frame = protocol.signal(
+            sender=member.account, sender_session=member.session, data=data, to_session=route.session
+        )
+        await self.channel_layer.send(route.channel_name, protocol.member_signal(frame))
         return {}
 
     async def _media(self, request: Request) -> dict[str, Any]:
@@ -145,50 +249,68 @@ class NetcallConsumer(AsyncWebsocketConsumer):
         if kind not in RECORD_KINDS:
             raise ProtocolError("bad_message", "field 'kind' must be 'mp4' or 'aac'", request.id)
         target = request.name_field("target", required=kind == "mp4") if kind == "mp4" else None
+        where = {"session": member.session, "room_id": member.room_id, "recorder": member.account}
         if request.type == "record.start":
             if not self.token.allows("record"):
                 raise ProtocolError("forbidden", "the token does not grant 'record'", request.id)
-            notice = await database_sync_to_async(rooms.record_start)(
-                room_id=member.room_id, recorder=member.account, target=target, kind=kind
-            )
+            notice = await database_sync_to_async(rooms.record_start)(**where, target=target, kind=kind)
             await self._broadcast(protocol.record_state(state="started", record=notice.as_wire()))
             return {"record": notice.as_wire()}
-        notice = await database_sync_to_async(rooms.record_stop)(
-            room_id=member.room_id, recorder=member.account, target=target, kind=kind
-        )
+        notice = await database_sync_to_async(rooms.record_stop)(**where, target=target, kind=kind)
         await self._broadcast(protocol.record_state(state="stopped", record=notice.as_wire()))
         return {}
 
     async def _ping(self, request: Request) -> dict[str, Any]:
-        # Liveness is written at most every third of the timeout (the SDK pings every 10 s: every other
-        # ping), which still keeps a live member's row well inside the timeout: most of an idle member's
-        # cost is this write (docs/performance.md, "Signalling").
-        now = time.monotonic()
-        if self.member is not None and now - self.touched_at >= settings.NETCALL_MEMBER_TIMEOUT / 3:
-            self.touched_at = now
-            expired, ended = await database_sync_to_async(rooms.member_touch)(
-                session=self.member.session, timeout=settings.NETCALL_MEMBER_TIMEOUT
-            )
-            await self._announce_departures(expired, ended, reason="expired", include_self=True)
+        # Nothing to write: receive() noted that the member was heard; the liveness task writes it down.
         return {"time": time.time()}
 
     # --- room events from the channel layer -----------------------------------------------------
     async def room_event(self, event: dict[str, Any]) -> None:
-        if self.member is not None and event.get("exclude") != self.member.session:
-            await self._send(event["frame"])
+        member = self.member
+        if member is None or self.token is None:
+            return
+        frame = event["frame"]
+        kind = frame.get("type")
+        directory = self.presence.directory
+        if kind == "member.joined" and "channel_name" in event:
+            wire = frame["member"]
+            route = Route(wire["session"], event["channel_name"], wire["joinedAt"])
+            directory.member_joined(self.token.channel, wire["account"], route)
+        elif kind == "member.left":
+            directory.member_left(self.token.channel, frame["account"], frame["session"])
+            if frame["session"] == member.session:
+                # Removed by the server (expired): tell the client, then stop being a member at once.
+                await self._send(frame)
+                await self._lose("expired")
+                return
+        if event.get("exclude") != member.session:
+            await self._send(frame)
 
     async def member_signal(self, event: dict[str, Any]) -> None:
         if self.member is not None:
             await self._send(event["frame"])
 
     async def member_replaced(self, event: dict[str, Any]) -> None:
-        if self.member is None or self.member.session != event["session"]:
+        member = self.member
+        if member is None or member.session != event["session"]:
             return
         await self._send(error("replaced", "this account joined the channel from another connection"))
         # Forget the membership first, so that disconnect() does not remove the new session.
         await self.channel_layer.group_discard(self.group, self.channel_name)
         self.member = None
-        await self.close(code=CLOSE_REPLACED)
+        if self.token is not None:
+            self.presence.directory.local_leave(self.token.channel, member.account, member.session)
+        await self._close(CLOSE_REPLACED)
+
+    async def member_gone(self, event: dict[str, Any]) -> None:
+        """The liveness task found this member's row gone without a room event saying so."""
+        member = self.member
+        if member is None or member.session != event["session"]:
+            return
+        frame = protocol.member_left(account=member.account, session=member.session, reason=event["reason"])
+        await self._send(frame)
+        await self._broadcast(frame)
+        await self._lose("expired")
 
     # --- helpers --------------------------------------------------------------------------------
     def _joined(self) -> Member:
@@ -196,31 +318,82 @@ class NetcallConsumer(AsyncWebsocketConsumer):
             raise ProtocolError("not_joined", "join a channel first")
         return self.member
 
-    async def _leave(self, *, reason: str) -> None:
-        if self.member is None:
-            return
+    async def _lose(self, reason: str) -> None:
+        """The server removed this member: out of the room group now; later requests get `reason`."""
         member, self.member = self.member, None
-        departure = await database_sync_to_async(rooms.room_leave)(session=member.session)
+        if member is None:
+            return
+        self.lost = reason
         await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.token is not None:
+            self.presence.directory.local_leave(self.token.channel, member.account, member.session)
+        logger.info("Consumer(%s) lost membership of %s: %s", self.channel_name, member.account, reason)
+        self._arm_join_deadline()
+
+    async def _leave(self, *, reason: str) -> None:
+        member, self.member = self.member, None
+        self.lost = None
+        if member is None:
+            return
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.token is not None:
+            self.presence.directory.local_leave(self.token.channel, member.account, member.session)
+        departure = await database_sync_to_async(rooms.room_leave)(session=member.session)
         if departure is not None:
             await self._announce_departures([departure.member], departure.ended_notices, reason=reason)
 
-    async def _announce_departures(
-        self, members: list[Member], notices: list[RecordNotice], *, reason: str, include_self: bool = False
-    ) -> None:
+    async def _announce_departures(self, members: list[Member], notices: list[RecordNotice], *, reason: str) -> None:
         for notice in notices:
-            frame = protocol.record_state(state="stopped", record=notice.as_wire())
-            await self._broadcast(frame, include_self=include_self)
+            await self._broadcast(protocol.record_state(state="stopped", record=notice.as_wire()))
         for member in members:
+            if self.token is not None:
+                self.presence.directory.member_left(self.token.channel, member.account, member.session)
             frame = protocol.member_left(account=member.account, session=member.session, reason=reason)
-            await self._broadcast(frame, include_self=include_self)
+            await self._broadcast(frame)
 
-    async def _broadcast(self, frame: dict[str, Any], *, include_self: bool = False) -> None:
-        exclude = self.member.session if self.member is not None and not include_self else None
-        await self.channel_layer.group_send(self.group, protocol.room_event(frame, exclude=exclude))
+    async def _broadcast(self, frame: dict[str, Any], *, member: Member | None = None) -> None:
+        exclude = self.member.session if self.member is not None else None
+        channel_name = member.channel_name if member is not None else None
+        await self.channel_layer.group_send(
+            self.group, protocol.room_event(frame, exclude=exclude, channel_name=channel_name)
+        )
 
     async def _send(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+
+    async def _close(self, code: int) -> None:
+        self.closing = True
+        self._disarm_join_deadline()
+        await self.close(code=code)
+
+    # --- the join deadline ----------------------------------------------------------------------
+    def _arm_join_deadline(self) -> None:
+        """A connection not in a room for NETCALL_JOIN_DEADLINE_SECONDS is closed (`join_timeout`)."""
+        self._disarm_join_deadline()
+        seconds = settings.NETCALL_JOIN_DEADLINE_SECONDS
+        if seconds > 0 and not self.closing:
+            self._deadline = asyncio.get_running_loop().call_later(seconds, self._join_deadline_passed)
+
+    def _disarm_join_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _join_deadline_passed(self) -> None:
+        self._deadline = None
+        if self.closing or self.member is not None:
+            return
+        if self._joining:  # let the join finish; look again shortly
+            self._deadline = asyncio.get_running_loop().call_later(1.0, self._join_deadline_passed)
+            return
+        self._deadline_task = asyncio.get_running_loop().create_task(self._close_unjoined())
+
+    async def _close_unjoined(self) -> None:
+        if self.closing or self.member is not None:
+            return
+        seconds = settings.NETCALL_JOIN_DEADLINE_SECONDS
+        await self._send(error("join_timeout", f"no channel joined within {seconds:g} s; closing"))
+        await self._close(CLOSE_JOIN_TIMEOUT)
 
 
 HANDLERS: dict[str, Handler] = {

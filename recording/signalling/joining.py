@@ -7,14 +7,19 @@ ack. Without one, a join is `rooms.room_join`. Signalling never imports live, up
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
+from recording.models import Member
 from recording.signalling import rooms
 from recording.signalling.rooms import JoinRequest
 from recording.tokens import JoinToken
 
-Broadcast = Callable[[dict[str, Any]], Awaitable[None]]
+
+class Broadcast(Protocol):
+    def __call__(self, frame: dict[str, Any], *, member: Member | None = None) -> Awaitable[None]:
+        """Send `frame` to the room; `member`: the member a `member.joined` announces (its route goes along,
+        for the member directories)."""
 
 
 class JoinExtension(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -15,12 +16,20 @@ RECORD_KINDS = frozenset({"mp4", "aac"})
 MAX_ID_LENGTH = 64
 
 
-class ProtocolError(NetcallError):
-    """A frame the server refuses; `request_id` echoes the frame's `id` where it could be read."""
+# WebSocket close codes (docs/protocol.md, "Closing"): after the `error` frame that says why.
+CLOSE_POLICY = 1008  # rate_limit_abuse, too_many_connections
+CLOSE_JOIN_TIMEOUT = 4008  # join_timeout
+CLOSE_REPLACED = 4009  # replaced
 
-    def __init__(self, code: str, message: str, request_id: Any = None) -> None:
+
+class ProtocolError(NetcallError):
+    """A frame the server refuses; `request_id` echoes the frame's `id` where it could be read. With a
+    `close_code`, the server closes the connection after sending the error."""
+
+    def __init__(self, code: str, message: str, request_id: Any = None, *, close_code: int | None = None) -> None:
         super().__init__(code, message)
         self.request_id = request_id
+        self.close_code = close_code
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,7 @@ class Request:
     type: str
     id: int | str | None
     body: dict[str, Any]
+    size: int = dataclasses.field(default=0, compare=False)  # bytes of the frame, UTF-8
 
     def field(self, name: str, kind: builtins.type, *, required: bool = True) -> Any:
         value = self.body.get(name)
@@ -53,7 +63,8 @@ def request_parse(text: str | None, *, max_bytes: int, types: Collection[str]) -
     """A client frame as a Request of one of `types` (the consumer's handler table); ProtocolError if not."""
     if text is None:
         raise ProtocolError("bad_json", "binary frames are not part of the protocol")
-    if len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
         raise ProtocolError("message_too_large", f"frames are limited to {max_bytes} bytes")
     try:
         body = json.loads(text)
@@ -73,7 +84,7 @@ def request_parse(text: str | None, *, max_bytes: int, types: Collection[str]) -
         raise ProtocolError("bad_message", "'type' must be a string", request_id)
     if kind not in types:
         raise ProtocolError("unknown_type", f"unknown message type {kind[:40]!r}", request_id)
-    return Request(kind, request_id, body)
+    return Request(kind, request_id, body, size)
 
 
 # --- frames the server sends (consumer and server recorder alike) ----------------------------------------
@@ -123,9 +134,14 @@ def live_state(*, session: str, state: str, recording: bool, **details: Any) -> 
 # --- channel-layer messages between processes (consumer handlers of the same names) ----------------------
 
 
-def room_event(frame: dict[str, Any], *, exclude: str | None = None) -> dict[str, Any]:
-    """A frame for every member of a room's group but the session `exclude`."""
-    return {"type": "room.event", "frame": frame, "exclude": exclude}
+def room_event(frame: dict[str, Any], *, exclude: str | None = None, channel_name: str | None = None) -> dict[str, Any]:
+    """A frame for every member of a room's group but the session `exclude`. A `member.joined` carries the
+    member's `channel_name` too, for the member directories of the processes serving the room (never sent
+    to a client)."""
+    event = {"type": "room.event", "frame": frame, "exclude": exclude}
+    if channel_name is not None:
+        event["channel_name"] = channel_name
+    return event
 
 
 def member_signal(frame: dict[str, Any]) -> dict[str, Any]:
@@ -136,3 +152,8 @@ def member_signal(frame: dict[str, Any]) -> dict[str, Any]:
 def member_replaced(session: str) -> dict[str, Any]:
     """Tell the connection holding `session` that a re-join took its place."""
     return {"type": "member.replaced", "session": session}
+
+
+def member_gone(session: str, *, reason: str) -> dict[str, Any]:
+    """Tell the connection holding `session` that its member was removed (e.g. `expired`)."""
+    return {"type": "member.gone", "session": session, "reason": reason}

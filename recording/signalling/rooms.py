@@ -11,10 +11,12 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from django.db import IntegrityError, transaction
+from django.db.models import Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from recording.errors import NetcallError
@@ -66,6 +68,13 @@ class JoinResult:
 
 
 @dataclass
+class Expiry:
+    channel: str
+    member: Member
+    ended_notices: list[RecordNotice]
+
+
+@dataclass
 class Departure:
     member: Member
     ended_notices: list[RecordNotice]
@@ -79,16 +88,24 @@ def _expire_stale(room: Room, *, timeout: int) -> tuple[list[Member], list[Recor
     cutoff = timezone.now() - timedelta(seconds=timeout)
     stale = list(room.members.filter(last_seen__lt=cutoff))
     ended: list[RecordNotice] = []
+    removed: list[Member] = []
     for member in stale:
-        ended += _remove_member(member)
+        notices = _remove_member(member)
+        if notices is None:
+            continue  # another process's sweep removed it first
+        removed.append(member)
+        ended += notices
         logger.info("Room(%s) expired member %s", room.name, member.account)
-    return stale, ended
+    return removed, ended
 
 
-def _remove_member(member: Member) -> list[RecordNotice]:
+def _remove_member(member: Member) -> list[RecordNotice] | None:
+    """Delete the member row (this session's) and its recording notices; None if the row was gone already."""
+    deleted, _ = Member.objects.filter(id=member.id, session=member.session).delete()
+    if not deleted:
+        return None
     notices = list(RecordNotice.objects.filter(room_id=member.room_id, recorder=member.account))
     RecordNotice.objects.filter(id__in=[n.id for n in notices]).delete()
-    member.delete()
     return notices
 
 
@@ -183,24 +200,53 @@ def room_leave(*, session: str) -> Departure | None:
     if member is None:
         return None
     ended = _remove_member(member)
+    if ended is None:
+        return None
     logger.info("Room(%s) %s left", member.room.name, member.account)
     return Departure(member, ended)
 
 
-@transaction.atomic
-def member_touch(*, session: str, timeout: int) -> tuple[list[Member], list[RecordNotice]]:
-    """Mark the member alive; expire the room's silent members. Returns those expired."""
-    member = Member.objects.select_related("room").filter(session=session).first()
-    if member is None:
-        return [], []
-    Member.objects.filter(id=member.id).update(last_seen=timezone.now())
-    return _expire_stale(member.room, timeout=timeout)
+TOUCH_CHUNK = 30_000  # sessions per statement: below SQLite's 32,766 parameters and PostgreSQL's 65,535
+
+
+def members_touch(*, sessions: list[str], at: datetime) -> list[str]:
+    """Write `at` as the liveness of every member in `sessions` (never moving it back: a member that joined
+    after `at` keeps its join time), one statement per 30,000 members.
+    Returns the sessions that no longer exist (removed without their connection knowing)."""
+    touched = 0
+    for start in range(0, len(sessions), TOUCH_CHUNK):
+        chunk = sessions[start : start + TOUCH_CHUNK]
+        touched += Member.objects.filter(session__in=chunk).update(last_seen=Greatest("last_seen", Value(at)))
+    if touched == len(sessions):
+        return []
+    present = set(Member.objects.filter(session__in=sessions).values_list("session", flat=True))
+    return [s for s in sessions if s not in present]
+
+
+def members_expire(*, timeout: int) -> list[Expiry]:
+    """One sweep over every room: remove the members not seen for `timeout` seconds, whichever process held
+    them. Each removal is its own transaction and counts only if this sweep deleted the row, so two
+    processes sweeping at once announce each departure once."""
+    cutoff = timezone.now() - timedelta(seconds=timeout)
+    expired: list[Expiry] = []
+    for member in Member.objects.filter(last_seen__lt=cutoff).select_related("room"):
+        with transaction.atomic():
+            ended = _remove_member(member)
+            if ended is None:
+                continue
+        logger.info("Room(%s) expired member %s", member.room.name, member.account)
+        expired.append(Expiry(member.room.name, member, ended))
+    return expired
+
+
+def _expired() -> RoomError:
+    return RoomError("expired", "this connection is no longer a member of the channel; join again")
 
 
 def member_set_media(*, session: str, audio: bool, video: bool) -> Member:
     updated = Member.objects.filter(session=session).update(audio=audio, video=video)
     if not updated:
-        raise RoomError("not_joined", "this connection is not in a room")
+        raise _expired()
     return Member.objects.get(session=session)
 
 
@@ -210,7 +256,10 @@ def member_channel(*, room_id: int, account: str) -> tuple[str, str] | None:
     return None if row is None else (row[0], row[1])
 
 
-def record_start(*, room_id: int, recorder: str, target: str | None, kind: str) -> RecordNotice:
+def record_start(*, session: str, room_id: int, recorder: str, target: str | None, kind: str) -> RecordNotice:
+    """A recording notice by the member holding `session` (RoomError `expired` when it no longer does)."""
+    if not Member.objects.filter(session=session).exists():
+        raise _expired()
     if target is not None and not Member.objects.filter(room_id=room_id, account=target).exists():
         raise RoomError("not_in_room", f"{target!r} is not a member of this channel")
     notice, _ = RecordNotice.objects.get_or_create(
@@ -228,7 +277,9 @@ def record_start(*, room_id: int, recorder: str, target: str | None, kind: str) 
     return notice
 
 
-def record_stop(*, room_id: int, recorder: str, target: str | None, kind: str) -> RecordNotice:
+def record_stop(*, session: str, room_id: int, recorder: str, target: str | None, kind: str) -> RecordNotice:
+    if not Member.objects.filter(session=session).exists():
+        raise _expired()
     notice = RecordNotice.objects.filter(room_id=room_id, recorder=recorder, target=target or "", kind=kind).first()
     if notice is None:
         raise RoomError("not_recording", "no such recording is running")

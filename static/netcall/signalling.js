@@ -20,6 +20,12 @@ export const SignallingState = Object.freeze({
 /** WebSocket close code the server uses when a newer join of the same account takes over. */
 export const CLOSE_REPLACED = 4009;
 
+/**
+ * Errors that mean the server no longer counts this connection as a member (it was not heard from in
+ * time): like a dropped socket, they are answered by reconnecting and joining again.
+ */
+const MEMBERSHIP_LOST_CODES = new Set(['expired']);
+
 /** Join errors after which trying again cannot help: stop reconnecting. */
 const FATAL_JOIN_CODES = new Set([
   'token_missing',
@@ -77,6 +83,8 @@ export class Signalling extends Emitter {
   #attempt = 0;
   #lastSeen = 0;
   #stopped = false;
+  /** @type {string | null} the session of the current membership (from the join ack) */
+  #session = null;
   /** @type {((err: Error) => void) | null} rejects the #open() promise of a socket still connecting */
   #openReject = null;
 
@@ -119,6 +127,7 @@ export class Signalling extends Emitter {
       await this.#open();
       const data = await this.request('join', fields());
       this.#joinFields = fields;
+      this.#session = data?.self?.session ?? null;
       this.#setState(SignallingState.CONNECTED);
       return data;
     } catch (err) {
@@ -148,6 +157,7 @@ export class Signalling extends Emitter {
   close() {
     this.#stopped = true;
     this.#joinFields = null;
+    this.#session = null;
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
     const ws = this.#ws;
@@ -235,11 +245,15 @@ export class Signalling extends Emitter {
     this.#pending.clear();
   }
 
-  /** @param {number} code the WebSocket close code (0 when we gave up on a silent socket) */
-  #onSocketLost(code) {
+  /**
+   * @param {number} code the WebSocket close code (0 when we gave up on the socket ourselves)
+   * @param {string} [why] the reason we give when closing it ourselves
+   */
+  #onSocketLost(code, why = 'silent') {
     const ws = this.#ws;
+    this.#session = null;
     this.#dropSocket(new NetcallError(ClientErrorCode.DISCONNECTED, 'the signalling connection was lost'));
-    if (code === 0 && ws && ws.readyState <= this.#opts.WebSocket.OPEN) ws.close(4000, 'silent');
+    if (code === 0 && ws && ws.readyState <= this.#opts.WebSocket.OPEN) ws.close(4000, why);
     if (this.#stopped) return;
     if (code === CLOSE_REPLACED) {
       this.#stopped = true;
@@ -272,6 +286,7 @@ export class Signalling extends Emitter {
       await this.#open();
       const data = await this.request('join', fields());
       if (this.#stopped) return;
+      this.#session = data?.self?.session ?? null;
       this.#attempt = 0;
       this.#setState(SignallingState.CONNECTED);
       this.emit('rejoined', data);
@@ -305,6 +320,16 @@ export class Signalling extends Emitter {
     }, this.#opts.pingInterval);
   }
 
+  /**
+   * The server removed our membership (`expired`, or a `member.left` naming our session) while the socket
+   * stayed open: recover as from a dropped connection (reconnect, re-join, peers rebuilt).
+   */
+  #onMembershipLost() {
+    if (this.#stopped || !this.#joinFields || this.#state !== SignallingState.CONNECTED) return;
+    console.info('netcall: the server no longer counts us as a member; joining again');
+    this.#onSocketLost(0, 'membership lost');
+  }
+
   // --- inbound frames ---------------------------------------------------------------------------
 
   /** @param {unknown} raw */
@@ -331,6 +356,7 @@ export class Signalling extends Emitter {
       clearTimeout(pending.timer);
       if (frame.type === 'ack') pending.resolve(frame.data ?? {});
       else pending.reject(new NetcallError(String(frame.code), String(frame.message ?? frame.code)));
+      if (frame.type === 'error' && MEMBERSHIP_LOST_CODES.has(String(frame.code))) this.#onMembershipLost();
       return;
     }
     if (frame.type === 'error') {
@@ -345,7 +371,15 @@ export class Signalling extends Emitter {
         this.close();
         return;
       }
+      if (MEMBERSHIP_LOST_CODES.has(err.code)) {
+        this.#onMembershipLost();
+        return;
+      }
       this.emit('error', err);
+      return;
+    }
+    if (frame.type === 'member.left' && this.#session !== null && frame.session === this.#session) {
+      this.#onMembershipLost();
       return;
     }
     this.emit('event', frame);

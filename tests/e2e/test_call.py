@@ -209,3 +209,37 @@ def test_call_recovers_after_the_server_crashes(open_participant: OpenParticipan
         page.expect_media_from(other)
     states = [e.get("state") for e in alice.events()[marks["alice"] :] if e["name"] == "connectionState"]
     assert "reconnecting" in states and states[-1] == "connected", states
+
+
+def test_member_whose_pings_stop_comes_back_by_itself(open_participant: OpenParticipant, daphne_server) -> None:
+    """Alice's page timers freeze (Playwright's clock) past the member timeout, so she sends no pings: the
+    server expires her (bob sees her leave) and tells her so; once her timers run again the SDK re-joins by
+    itself (reconnecting → connected), bob sees her come back, and media flows both ways again."""
+    server = daphne_server(NETCALL_MEMBER_TIMEOUT="15", NETCALL_LIVENESS_INTERVAL="1")
+    alice, bob = open_participant(ALICE, server), open_participant(BOB, server)
+    alice.page.clock.install()  # a fake clock that runs with real time until paused
+    channel = unique_channel("frozen")
+    alice.join(channel)
+    bob.join(channel)
+    alice.wait_for_members(["bob"])
+    bob.wait_for_members(["alice"])
+    alice.expect_media_from(BOB)
+    bob.expect_media_from(ALICE)
+    marks = {page.account: page.event_count() for page in (alice, bob)}
+
+    alice.page.clock.pause_at(alice.page.evaluate("() => Date.now()") / 1000 + 1)  # seconds, here
+    # Expired between 14 and 16 s after her last ping (every 10 s): at most 26 s from now, plus slack.
+    left = bob.wait_for_event("leaveChannel", "alice", after=marks["bob"], timeout_ms=60_000)
+    assert left["reason"] == "expired", left
+    alice.page.clock.resume()
+
+    alice.page.wait_for_function(
+        "() => window.netcall.connectionState === 'connected' && window.netcall.members.includes('bob')",
+        timeout=60_000,
+    )
+    states = [e.get("state") for e in alice.events()[marks["alice"] :] if e["name"] == "connectionState"]
+    assert states[:1] == ["reconnecting"] and states[-1] == "connected", states
+    bob.wait_for_event("joinChannel", "alice", after=marks["bob"])
+    bob.wait_for_members(["alice"])
+    alice.expect_media_from(BOB)
+    bob.expect_media_from(ALICE)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,7 +14,8 @@ from tests.support.browser import ParticipantPage
 from tests.support.media import ALICE, BOB, CAROL
 from tests.support.proxy import FailoverProxy
 from tests.support.scale import shared_backends_env
-from tests.support.server import DaphneServer, start_daphne
+from tests.support.server import TEST_SECRET_KEY, DaphneServer, start_daphne
+from tests.support.signalling import Client, RemoteSocket
 
 pytestmark = pytest.mark.e2e
 
@@ -27,18 +30,97 @@ NOTICE_SEEN_JS = """
 """
 
 
-@pytest.fixture
-def shared_backends(tmp_path: Path) -> Iterator[tuple[DaphneServer, DaphneServer]]:
+@contextlib.contextmanager
+def two_processes(tmp_path: Path, **extra: str) -> Iterator[tuple[DaphneServer, DaphneServer]]:
     """Two Daphne processes on one fresh PostgreSQL database and one Redis channel layer."""
     with shared_backends_env() as env:
         servers: list[DaphneServer] = []
         try:
-            servers.append(start_daphne(tmp_path / "a", env))
-            servers.append(start_daphne(tmp_path / "b", env))
+            servers.append(start_daphne(tmp_path / "a", {**env, **extra}))
+            servers.append(start_daphne(tmp_path / "b", {**env, **extra}))
             yield servers[0], servers[1]
         finally:
             for server in servers:
                 server.stop()
+
+
+@pytest.fixture
+def shared_backends(tmp_path: Path) -> Iterator[tuple[DaphneServer, DaphneServer]]:
+    with two_processes(tmp_path) as servers:
+        yield servers
+
+
+MEMBER_TIMEOUT = 4
+LIVENESS_INTERVAL = 0.5
+
+
+@pytest.fixture
+def quick_expiry_backends(tmp_path: Path) -> Iterator[tuple[DaphneServer, DaphneServer]]:
+    with two_processes(
+        tmp_path, NETCALL_MEMBER_TIMEOUT=str(MEMBER_TIMEOUT), NETCALL_LIVENESS_INTERVAL=str(LIVENESS_INTERVAL)
+    ) as servers:
+        yield servers
+
+
+async def _keep_pinging(clients: list[Client]) -> None:
+    while True:
+        for client in clients:
+            await client.send({"type": "ping"})  # unanswered id-less pings: acks carry id null, skipped by request()
+        await asyncio.sleep(1)
+
+
+@pytest.mark.asyncio
+async def test_signalling_across_two_processes(
+    quick_expiry_backends: tuple[DaphneServer, DaphneServer], settings
+) -> None:
+    """Relay between processes through each one's member directory, a re-join on the other process replacing
+    the old session everywhere (stale_session still guarding), and a member of a process that died expired by
+    the other's sweep within the timeout plus one interval."""
+    settings.SECRET_KEY = TEST_SECRET_KEY  # mint tokens the servers accept
+    a, b = quick_expiry_backends
+    room = f"scale-{uuid.uuid4().hex[:8]}"
+    alice = await RemoteSocket.open(a.url)
+    await alice.join("alice", room)
+    bob_on_b = await RemoteSocket.open(b.url)
+    old_session = (await bob_on_b.join("bob", room))["self"]["session"]
+    assert (await alice.expect("member.joined"))["member"]["session"] == old_session
+    pinging = asyncio.create_task(_keep_pinging([alice, bob_on_b]))
+    try:
+        # Relay from process A to process B and back.
+        assert (await alice.request("signal", to="bob", data={"seq": 1}))["type"] == "ack"
+        relayed = await bob_on_b.expect("signal")
+        assert (relayed["from"], relayed["toSession"], relayed["data"]) == ("alice", old_session, {"seq": 1})
+        assert (await bob_on_b.request("signal", to="alice", data={"seq": 2}))["type"] == "ack"
+        assert (await alice.expect("signal"))["data"] == {"seq": 2}
+
+        # bob re-joins on process A: B's connection is replaced, everyone sees the new session.
+        bob_on_a = await RemoteSocket.open(a.url)
+        new_session = (await bob_on_a.join("bob", room))["self"]["session"]
+        assert (await bob_on_b.expect("error"))["code"] == "replaced"
+        assert await bob_on_b.closed_with() == 4009
+        assert (await alice.expect("member.joined"))["member"]["session"] == new_session
+        reply = await alice.request("signal", to="bob", toSession=old_session, data={"seq": 3})
+        assert reply["code"] == "stale_session"
+        assert (await alice.request("signal", to="bob", toSession=new_session, data={"seq": 4}))["type"] == "ack"
+        assert (await bob_on_a.expect("signal"))["data"] == {"seq": 4}
+
+        # carol joins on process B, then B dies: A's sweep expires her.
+        carol = await RemoteSocket.open(b.url)
+        await carol.join("carol", room)
+        assert (await alice.expect("member.joined"))["member"]["account"] == "carol"
+        assert (await bob_on_a.request("signal", to="carol", data={"seq": 5}))["type"] == "ack"  # A to B
+        assert (await carol.expect("signal"))["data"] == {"seq": 5}
+        pinging.cancel()
+        pinging = asyncio.create_task(_keep_pinging([alice, bob_on_a]))
+        b.process.kill()
+        # Expected within MEMBER_TIMEOUT + LIVENESS_INTERVAL; the wait allows for a loaded machine.
+        left = await alice.expect("member.left", timeout=MEMBER_TIMEOUT + 10)
+        assert (left["account"], left["reason"]) == ("carol", "expired")
+        assert (await alice.request("signal", to="carol", data={"seq": 6}))["code"] == "not_in_room"
+        for client in (alice, bob_on_a):
+            await client.close()
+    finally:
+        pinging.cancel()
 
 
 def test_two_processes_hold_one_call_and_survive_losing_one(

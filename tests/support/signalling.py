@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from channels.testing import WebsocketCommunicator
+from django.db.backends.utils import CursorWrapper
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from netcall_site.asgi import application
 from recording.tokens import token_mint
@@ -63,6 +69,13 @@ class Client:
     async def nothing_more(self) -> bool:
         return await self.ws.receive_nothing(timeout=0.3)
 
+    async def closed_with(self, timeout: float = 3) -> int:
+        """The close code the server closed this socket with (frames before it are skipped)."""
+        while True:
+            output = await self.ws.receive_output(timeout=timeout)
+            if output["type"] == "websocket.close":
+                return int(output.get("code", 1000))
+
     async def close(self) -> None:
         await self.ws.disconnect()
 
@@ -71,3 +84,62 @@ async def joined(account: str, channel: str) -> Client:
     client = await Client.connect()
     await client.join(account, channel)
     return client
+
+
+@contextmanager
+def database_queries() -> Iterator[list[str]]:
+    """Every SQL statement run while in the block, from any thread (the consumers' database thread
+    included, unlike `django_assert_num_queries`, which watches the calling thread's connection only)."""
+    statements: list[str] = []
+    execute, executemany = CursorWrapper.execute, CursorWrapper.executemany
+
+    def recording_execute(self: CursorWrapper, sql: str, params: Any = None) -> Any:
+        statements.append(sql)
+        return execute(self, sql, params)
+
+    def recording_executemany(self: CursorWrapper, sql: str, param_list: Any) -> Any:
+        statements.append(sql)
+        return executemany(self, sql, param_list)
+
+    CursorWrapper.execute = recording_execute  # type: ignore[method-assign,assignment]
+    CursorWrapper.executemany = recording_executemany  # type: ignore[method-assign,assignment]
+    try:
+        yield statements
+    finally:
+        CursorWrapper.execute = execute  # type: ignore[method-assign]
+        CursorWrapper.executemany = executemany  # type: ignore[method-assign]
+
+
+class RemoteSocket:
+    """What `Client` uses of Channels' WebsocketCommunicator, over a real WebSocket to a running server."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    @classmethod
+    async def open(cls, base_url: str) -> Client:
+        url = base_url.replace("http://", "ws://") + "/ws/netcall/"
+        ws = await connect(url, origin="http://127.0.0.1", ping_interval=None)  # type: ignore[arg-type]
+        return Client(cls(ws))  # type: ignore[arg-type]
+
+    async def send_to(self, *, text_data: str) -> None:
+        await self.ws.send(text_data)
+
+    async def receive_from(self, timeout: float) -> str:
+        return str(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def receive_output(self, timeout: float) -> dict[str, Any]:
+        try:
+            return {"type": "websocket.send", "text": await asyncio.wait_for(self.ws.recv(), timeout)}
+        except ConnectionClosed:
+            return {"type": "websocket.close", "code": self.ws.close_code}
+
+    async def receive_nothing(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self.ws.recv(), timeout)
+        except TimeoutError:
+            return True
+        return False
+
+    async def disconnect(self) -> None:
+        await self.ws.close()
