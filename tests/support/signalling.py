@@ -119,7 +119,7 @@ class RemoteSocket:
     @classmethod
     async def open(cls, base_url: str) -> Client:
         url = base_url.replace("http://", "ws://") + "/ws/netcall/"
-        ws = await connect(url, origin="http://127.0.0.1", ping_interval=None)  # type: ignore[arg-type]
+        ws = await connect(url, origin=base_url, ping_interval=None)  # type: ignore[arg-type]  # the exact origin
         return Client(cls(ws))  # type: ignore[arg-type]
 
     async def send_to(self, *, text_data: str) -> None:
