@@ -190,19 +190,22 @@ async def hold_idle(urls: list[str], count: int, *, netcall: bool, seconds: floa
                 await asyncio.sleep(0.5 * (attempt + 1))
         raise RuntimeError(f"could not connect member {index}")
 
+    async def pinger(ws: ClientConnection) -> None:
+        while True:
+            await asyncio.sleep(10)
+            await ws.send(json.dumps({"type": "ping", "id": 1}))
+
+    # Each member reads and pings from the moment it is joined: joining 10,000 takes longer than the
+    # member timeout, and a member that stays silent meanwhile is (rightly) expired.
+    readers: list[asyncio.Task[None]] = []
+    pingers: list[asyncio.Task[None]] = []
     for batch in range(0, count, 20):
-        connections += await asyncio.gather(*(open_one(i) for i in range(batch, min(count, batch + 20))))
+        opened = await asyncio.gather(*(open_one(i) for i in range(batch, min(count, batch + 20))))
+        connections += opened
+        readers += [asyncio.create_task(drain(Member(ws, ""))) for ws in opened]
+        pingers += [asyncio.create_task(pinger(ws)) for ws in opened]
     if retries:
         print(f"{count} members: {retries} connection attempts retried", file=sys.stderr)
-
-    async def pinger(ws: ClientConnection, offset: float) -> None:
-        await asyncio.sleep(offset)
-        while True:
-            await ws.send(json.dumps({"type": "ping", "id": 1}))
-            await asyncio.sleep(10)
-
-    readers = [asyncio.create_task(drain(Member(ws, ""))) for ws in connections]
-    pingers = [asyncio.create_task(pinger(ws, 10 * i / count)) for i, ws in enumerate(connections)]
     await asyncio.sleep(10)  # let the joins' fan-out settle and every member ping once before measuring
     cpu_before = sum(sum(p.cpu_times()[:2]) for p in processes)
     await asyncio.sleep(seconds)
