@@ -17,7 +17,7 @@ from recording.models import LiveSession, Member
 from recording.tokens import token_mint
 from tests.support.live.client import LiveClient
 from tests.support.mediafiles import write_test_media
-from tests.test_uploads import create, meta, patch
+from tests.support.tus_client import create, meta, patch, use_upload_dirs
 
 pytestmark = pytest.mark.django_db
 
@@ -35,9 +35,7 @@ HOSTILE_NAMES = [
 
 @pytest.fixture(autouse=True)
 def _dirs(settings: Any, tmp_path: Path) -> None:
-    settings.NETCALL_UPLOAD_STAGING_DIR = tmp_path / "staging"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.NETCALL_TRANSCODE = False
+    use_upload_dirs(settings, tmp_path)
     settings.NETCALL_API_KEY = API_KEY
 
 

@@ -21,7 +21,7 @@ from recording.tokens import token_mint, token_verify
 from tests.support.live.broadcast import eventually, free_port, live_dirs  # noqa: F401 (a fixture)
 from tests.support.live.client import LiveClient
 from tests.support.signalling import Client as SignallingClient
-from tests.test_uploads import TUS, bearer, meta, patch
+from tests.support.tus_client import TUS, bearer, meta, patch, use_upload_dirs
 
 API_KEY = "quota-api-key"
 URL = "rtmp://127.0.0.1:1/live/stream"
@@ -29,9 +29,7 @@ URL = "rtmp://127.0.0.1:1/live/stream"
 
 @pytest.fixture(autouse=True)
 def _dirs(settings: Any, tmp_path: Path) -> None:
-    settings.NETCALL_UPLOAD_STAGING_DIR = tmp_path / "staging"
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.NETCALL_TRANSCODE = False
+    use_upload_dirs(settings, tmp_path)
     settings.NETCALL_API_KEY = API_KEY
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import av
 import pytest
-from asgiref.sync import async_to_sync
 from django.db import connections
 from django.test import Client
 
@@ -21,58 +20,15 @@ from recording.tokens import token_mint
 from recording.uploads.services import upload_append, upload_create
 from recording.uploads.upkeep import uploads_sweep
 from tests.support.mediafiles import write_test_media
+from tests.support.tus_client import OCTETS, TUS, bearer, body_of, create, meta, patch, use_upload_dirs
 
 pytestmark = pytest.mark.django_db
-TUS = {"Tus-Resumable": "1.0.0"}
-OCTETS = "application/offset+octet-stream"
 
 
 @pytest.fixture(autouse=True)
 def _upload_dirs(settings, tmp_path: Path) -> None:
-    settings.NETCALL_UPLOAD_STAGING_DIR = tmp_path / "staging"
-    settings.MEDIA_ROOT = tmp_path / "media"
+    use_upload_dirs(settings, tmp_path)
     settings.NETCALL_UPLOAD_MAX_SIZE = 1024 * 1024
-    settings.NETCALL_TRANSCODE = False
-
-
-def bearer(account: str = "alice", channel: str = "room1", grants=("publish", "record", "upload")) -> dict[str, str]:
-    return {"Authorization": "Bearer " + token_mint(account=account, channel=channel, grants=grants)}
-
-
-def meta(**values: str) -> str:
-    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
-
-
-def create(client: Client, *, length: int | None, metadata: str | None = None, headers=None) -> str:
-    extra = {**TUS, **(headers or bearer())}
-    if length is None:
-        extra["Upload-Defer-Length"] = "1"
-    else:
-        extra["Upload-Length"] = str(length)
-    if metadata is not None:
-        extra["Upload-Metadata"] = metadata
-    response = client.post("/api/uploads/", headers=extra)
-    assert response.status_code == 201, response.content
-    return response["Location"]
-
-
-def patch(client: Client, location: str, offset: int, body: bytes, headers=None, **extra_headers: str):
-    return client.generic(
-        "PATCH",
-        location,
-        data=body,
-        content_type=OCTETS,
-        headers={**TUS, **(headers or bearer()), "Upload-Offset": str(offset), **extra_headers},
-    )
-
-
-def body_of(response) -> bytes:
-    """The body of a streamed download (an async iterator under ASGI, as served)."""
-
-    async def collect() -> bytes:
-        return b"".join([chunk async for chunk in response.streaming_content])
-
-    return async_to_sync(collect)()
 
 
 @pytest.fixture
