@@ -96,6 +96,16 @@ def _recording_in(channel: str, recording_id: str) -> Recording:
     return recording
 
 
+def _viewed_recording(
+    request: HttpRequest, channel: str, recording_id: str
+) -> tuple[Recording, JoinToken | None] | HttpResponse:
+    """The channel's recording and the viewer's token, or the page that turns the viewer away."""
+    allowed, token = _viewer(request, channel)
+    if not allowed:
+        return _forbidden(request, channel)
+    return _recording_in(channel, recording_id), token
+
+
 def _may_delete(request: HttpRequest, token: JoinToken | None, recording: Recording) -> bool:
     if request_is_staff(request):
         return True
@@ -104,10 +114,10 @@ def _may_delete(request: HttpRequest, token: JoinToken | None, recording: Record
 
 @require_safe
 def recording_detail(request: HttpRequest, channel: str, recording_id: str) -> HttpResponse:
-    allowed, token = _viewer(request, channel)
-    if not allowed:
-        return _forbidden(request, channel)
-    recording = _recording_in(channel, recording_id)
+    viewed = _viewed_recording(request, channel, recording_id)
+    if isinstance(viewed, HttpResponse):
+        return viewed
+    recording, token = viewed
     play_role = "seekable" if recording.seekable_file else "original"
     context = {
         "channel": channel,
@@ -132,10 +142,10 @@ def recording_detail(request: HttpRequest, channel: str, recording_id: str) -> H
 
 @require_POST
 def recording_delete_page(request: HttpRequest, channel: str, recording_id: str) -> HttpResponse:
-    allowed, token = _viewer(request, channel)
-    if not allowed:
-        return _forbidden(request, channel)
-    recording = _recording_in(channel, recording_id)
+    viewed = _viewed_recording(request, channel, recording_id)
+    if isinstance(viewed, HttpResponse):
+        return viewed
+    recording, token = viewed
     if not _may_delete(request, token, recording):
         return _forbidden(request, channel)
     who = token.account if token else f"staff:{request.user}"

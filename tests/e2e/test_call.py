@@ -68,16 +68,23 @@ def test_three_participants_receive_each_others_media(open_participant: OpenPart
         expect_tiles(page, [p.account for p in people])
 
 
-def test_leave_with_button_and_rejoin(open_participant: OpenParticipant) -> None:
+@pytest.mark.parametrize("way", ["button", "same_netcall_object"])
+def test_leave_and_join_again(open_participant: OpenParticipant, way: str) -> None:
+    """Carol leaves and joins again: with the page's buttons, or leaveChannel() then joinChannel() on one
+    Netcall instance (the socket stays open)."""
     people = [ALICE, BOB, CAROL]
-    channel = unique_channel("rejoin")
+    channel = unique_channel(f"again-{way}")
     alice, bob, carol = join_call(open_participant, people, channel)
     stayers = (alice, bob)
     for page in stayers:
         page.expect_media_from(CAROL)
     marks = {page.account: page.event_count() for page in stayers}
 
-    carol.leave_with_button()
+    if way == "button":
+        carol.leave_with_button()
+    else:
+        carol.page.evaluate("async () => { await window.netcall.leaveChannel(); }")
+        assert carol.members() == []
     left_at: dict[str, int] = {}
     for page in stayers:
         event = page.wait_for_event("leaveChannel", "carol", after=marks[page.account])
@@ -85,50 +92,27 @@ def test_leave_with_button_and_rejoin(open_participant: OpenParticipant) -> None
         left_at[page.account] = page.events().index(event)
         page.wait_for_members(p.account for p in others([ALICE, BOB], page.participant))
         expect(page.page.locator('figure.tile[data-account="carol"]')).to_have_count(0)
+        page.expect_no_stream_from("carol")
 
-    carol.join(channel)
+    if way == "button":
+        carol.join(channel)
+    else:
+        result = carol.page.evaluate(
+            """async ([channelName, fallbackType]) => {
+                const type = window.netcall.constructor.NETCALL_TYPE_VIDEO ?? fallbackType;
+                const { members } = await window.netcall.joinChannel({ channelName, type });
+                return members;
+            }""",
+            [channel, VIDEO],
+        )
+        assert len(result) == 2, result
+        carol.wait_for_members(["alice", "bob"])
     for page in stayers:
         page.wait_for_event("joinChannel", "carol", after=left_at[page.account] + 1)
         page.wait_for_members(p.account for p in others(people, page.participant))
     expect_full_media([alice, bob, carol], people)
     for page in (alice, bob, carol):
         expect_tiles(page, [p.account for p in people])
-
-
-def test_leave_and_join_again_with_the_same_netcall_object(open_participant: OpenParticipant) -> None:
-    """leaveChannel() then joinChannel() on one Netcall instance (the socket stays open)."""
-    people = [ALICE, BOB, CAROL]
-    channel = unique_channel("again")
-    alice, bob, carol = join_call(open_participant, people, channel)
-    stayers = (alice, bob)
-    for page in stayers:
-        page.expect_media_from(CAROL)
-    marks = {page.account: page.event_count() for page in stayers}
-
-    carol.page.evaluate("async () => { await window.netcall.leaveChannel(); }")
-    assert carol.members() == []
-    left_at: dict[str, int] = {}
-    for page in stayers:
-        event = page.wait_for_event("leaveChannel", "carol", after=marks[page.account])
-        assert event.get("reason") == "left", event
-        left_at[page.account] = page.events().index(event)
-        page.wait_for_members(p.account for p in others([ALICE, BOB], page.participant))
-        page.expect_no_stream_from("carol")
-
-    result = carol.page.evaluate(
-        """async ([channelName, fallbackType]) => {
-            const type = window.netcall.constructor.NETCALL_TYPE_VIDEO ?? fallbackType;
-            const { members } = await window.netcall.joinChannel({ channelName, type });
-            return members;
-        }""",
-        [channel, VIDEO],
-    )
-    assert len(result) == 2, result
-    carol.wait_for_members(["alice", "bob"])
-    for page in stayers:
-        page.wait_for_event("joinChannel", "carol", after=left_at[page.account] + 1)
-        page.wait_for_members(p.account for p in others(people, page.participant))
-    expect_full_media([alice, bob, carol], people)
 
 
 def test_reload_recovers_without_the_others_doing_anything(open_participant: OpenParticipant) -> None:

@@ -22,6 +22,7 @@ from playwright.sync_api import ConsoleMessage, Frame
 from tests.support import recording_helpers as rec
 from tests.support.browser import DEFAULT_TIMEOUT_MS, ParticipantPage, ProbeResult
 from tests.support.media import ALICE, BOB, Participant
+from tests.support.recording_checks import assert_tones as assert_decoded_tones
 from tests.support.server import DaphneServer, free_port
 from tests.support.uploads import API_KEY, wait_for_status
 
@@ -30,7 +31,6 @@ from .conftest import ServerFactory
 pytestmark = pytest.mark.e2e
 
 OpenParticipant = Callable[..., ParticipantPage]
-TONES = [float(ALICE.tone_hz), float(BOB.tone_hz)]
 COLOUR_TOLERANCE = 45.0
 
 HOST_PAGE = """<!doctype html>
@@ -245,13 +245,7 @@ def fetch_file(host: ParticipantPage, meta: dict[str, Any], directory: Path) -> 
 
 def assert_tones(path: Path, present: set[float]) -> rec.Decoded:
     decoded = rec.decode(path)
-    samples = rec.segment(decoded, 1.0, decoded.audio_seconds)  # the first second may precede the audio
-    levels = rec.tone_levels(samples, decoded.rate, TONES)
-    for tone in TONES:
-        if tone in present:
-            assert levels[tone] >= rec.TONE_PRESENT_DB, f"{path.name}: {tone} Hz missing; levels {levels}"
-        else:
-            assert levels[tone] <= rec.TONE_ABSENT_DB, f"{path.name}: {tone} Hz should be absent; levels {levels}"
+    assert_decoded_tones(decoded, present, path.name)
     return decoded
 
 
