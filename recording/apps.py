@@ -9,6 +9,7 @@ class RecordingConfig(AppConfig):
     def ready(self) -> None:
         # Importing these registers system checks, job handlers and periodic upkeep.
         from recording import checks  # noqa: F401
+        from recording.jobs import pruning  # noqa: F401
         from recording.library import finishing  # noqa: F401
         from recording.live import checks as live_checks  # noqa: F401
         from recording.live import jobs as live_jobs  # noqa: F401
