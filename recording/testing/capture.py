@@ -1,0 +1,204 @@
+"""Fake camera and microphone input for browser tests.
+
+Each participant's Chromium process reads its microphone from a WAV sine tone and its camera
+from a Y4M file of one solid colour, so a receiver can tell by content whose media it gets.
+A sync source (`media="sync"`) instead beeps its tone and flashes white at the same instants every
+2 s (or with `sync_offset_ms` between them, to make a known A/V skew), over its colour. The files are
+generated here, never committed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RGB = tuple[int, int, int]
+COLOURS: dict[str, RGB] = {
+    "red": (255, 0, 0),
+    "green": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "yellow": (255, 255, 0),
+    "magenta": (255, 0, 255),
+    "cyan": (0, 255, 255),
+    "grey": (128, 128, 128),
+    "black": (0, 0, 0),
+}
+
+AUDIO_RATE = 48_000
+AUDIO_SECONDS = 3
+VIDEO_WIDTH = 320
+VIDEO_HEIGHT = 240
+VIDEO_FPS = 15
+VIDEO_SECONDS = 2
+# A sync source: a beep and a flash every SYNC_PERIOD seconds. Its files are longer than any test so that
+# they never loop (Chromium's fake camera adds a frame at each loop: flashes would drift from the beeps).
+SYNC_PERIOD = 2.0
+SYNC_BEEP_SECONDS = 0.1
+SYNC_FLASH_FRAMES = 2
+SYNC_SECONDS = 40
+SYNC_WIDTH, SYNC_HEIGHT = 160, 120
+
+
+def colour_rgb(colour: str | RGB) -> RGB:
+    """`"red"` or `(255, 0, 0)` as an RGB triple."""
+    if isinstance(colour, str):
+        try:
+            return COLOURS[colour]
+        except KeyError:
+            raise ValueError(f"unknown colour {colour!r}; use one of {sorted(COLOURS)} or an (r, g, b)") from None
+    r, g, b = colour
+    return (int(r), int(g), int(b))
+
+
+@dataclass(frozen=True)
+class Participant:
+    """Who joins, and what their fake microphone and camera send."""
+
+    account: str
+    tone_hz: int
+    rgb: RGB
+    media: str = "tone"  # "tone": a steady tone and colour; "sync": beeps and flashes every 2 s
+    sync_offset_ms: int = 0  # sync source only: the beeps come this long after the flashes
+
+    def __post_init__(self) -> None:
+        if self.media not in ("tone", "sync"):
+            raise ValueError(f"media must be 'tone' or 'sync', not {self.media!r}")
+
+    def with_account(self, account: str) -> Participant:
+        """The same media under another account (e.g. a second page in the same browser)."""
+        return dataclasses.replace(self, account=account)
+
+    @property
+    def media_key(self) -> tuple[object, ...]:
+        """Participants with equal keys can share one Chromium process (same fake devices)."""
+        return (self.media, self.tone_hz, self.rgb, self.sync_offset_ms)
+
+
+RED: RGB = (255, 0, 0)
+GREEN: RGB = (0, 255, 0)
+BLUE: RGB = (0, 0, 255)
+
+ALICE = Participant("alice", 440, RED)
+BOB = Participant("bob", 660, GREEN)
+CAROL = Participant("carol", 880, BLUE)
+
+
+@dataclass(frozen=True)
+class MediaFiles:
+    wav: Path
+    y4m: Path
+
+
+def write_tone_wav(path: Path, tone_hz: int, *, seconds: int = AUDIO_SECONDS) -> Path:
+    """A mono 16-bit sine tone; a whole number of seconds at an integer frequency loops seamlessly."""
+    t = np.arange(AUDIO_RATE * seconds, dtype=np.float64) / AUDIO_RATE
+    samples = (0.5 * 32767 * np.sin(2 * np.pi * tone_hz * t)).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(AUDIO_RATE)
+        out.writeframes(samples.tobytes())
+    return path
+
+
+def rgb_to_ycbcr(rgb: RGB) -> tuple[int, int, int]:
+    """Full-range BT.601 (JFIF) conversion, matching the Y4M colour space tag C420jpeg."""
+    r, g, b = (float(c) for c in rgb)
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    return tuple(int(np.clip(round(v), 0, 255)) for v in (y, cb, cr))  # type: ignore[return-value]
+
+
+def write_solid_y4m(
+    path: Path,
+    rgb: RGB,
+    *,
+    width: int = VIDEO_WIDTH,
+    height: int = VIDEO_HEIGHT,
+    fps: int = VIDEO_FPS,
+    seconds: int = VIDEO_SECONDS,
+) -> Path:
+    """A YUV4MPEG2 4:2:0 file whose every frame is one solid colour."""
+    y, cb, cr = rgb_to_ycbcr(rgb)
+    frame = b"".join(
+        (
+            b"FRAME\n",
+            np.full((height, width), y, dtype=np.uint8).tobytes(),
+            np.full((height // 2, width // 2), cb, dtype=np.uint8).tobytes(),
+            np.full((height // 2, width // 2), cr, dtype=np.uint8).tobytes(),
+        )
+    )
+    header = f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode("ascii")
+    with path.open("wb") as out:
+        out.write(header)
+        for _ in range(fps * seconds):
+            out.write(frame)
+    return path
+
+
+def write_sync_wav(path: Path, tone_hz: int, *, offset_ms: int = 0, seconds: int = SYNC_SECONDS) -> Path:
+    """Silence with a SYNC_BEEP_SECONDS beep of `tone_hz` every SYNC_PERIOD s, starting at `offset_ms`."""
+    total = AUDIO_RATE * seconds
+    samples = np.zeros(total, dtype=np.float64)
+    beep = int(AUDIO_RATE * SYNC_BEEP_SECONDS)
+    t = np.arange(beep, dtype=np.float64) / AUDIO_RATE
+    shape = 0.5 * np.sin(2 * np.pi * tone_hz * t) * np.minimum(1.0, np.minimum(t, t[::-1]) / 0.005)
+    start = offset_ms / 1000
+    while start + SYNC_BEEP_SECONDS < seconds:
+        first = round(start * AUDIO_RATE)
+        samples[first : first + beep] = shape
+        start += SYNC_PERIOD
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(AUDIO_RATE)
+        out.writeframes((samples * 32767).astype("<i2").tobytes())
+    return path
+
+
+def write_sync_y4m(path: Path, rgb: RGB, *, fps: int = VIDEO_FPS, seconds: int = SYNC_SECONDS) -> Path:
+    """`rgb` with SYNC_FLASH_FRAMES white frames every SYNC_PERIOD s (from 0 s), at the capture rate."""
+    width, height = SYNC_WIDTH, SYNC_HEIGHT
+
+    def frame(colour: RGB) -> bytes:
+        y, cb, cr = rgb_to_ycbcr(colour)
+        planes = (
+            np.full((height, width), y, dtype=np.uint8),
+            np.full((height // 2, width // 2), cb, dtype=np.uint8),
+            np.full((height // 2, width // 2), cr, dtype=np.uint8),
+        )
+        return b"FRAME\n" + b"".join(p.tobytes() for p in planes)
+
+    plain, flash = frame(rgb), frame((255, 255, 255))
+    period = round(SYNC_PERIOD * fps)
+    with path.open("wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode("ascii"))
+        for index in range(fps * seconds):
+            out.write(flash if index % period < SYNC_FLASH_FRAMES else plain)
+    return path
+
+
+def media_files_for(participant: Participant, directory: Path) -> MediaFiles:
+    """Write (or reuse) the WAV and Y4M files for a participant's tone and colour (or sync source)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if participant.media == "sync":
+        stem = "sync{}_{}ms_rgb{}-{}-{}".format(participant.tone_hz, participant.sync_offset_ms, *participant.rgb)
+        wav, y4m = directory / f"{stem}.wav", directory / f"{stem}.y4m"
+        if not wav.exists():
+            write_sync_wav(wav, participant.tone_hz, offset_ms=participant.sync_offset_ms)
+        if not y4m.exists():
+            write_sync_y4m(y4m, participant.rgb)
+        return MediaFiles(wav=wav, y4m=y4m)
+    stem = "tone{}_rgb{}-{}-{}".format(participant.tone_hz, *participant.rgb)
+    wav = directory / f"{stem}.wav"
+    y4m = directory / f"{stem}.y4m"
+    if not wav.exists():
+        write_tone_wav(wav, participant.tone_hz)
+    if not y4m.exists():
+        write_solid_y4m(y4m, participant.rgb)
+    return MediaFiles(wav=wav, y4m=y4m)
