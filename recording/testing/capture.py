@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .sync import write_sync_wav, write_sync_y4m
+
 RGB = tuple[int, int, int]
 COLOURS: dict[str, RGB] = {
     "red": (255, 0, 0),
@@ -34,13 +36,6 @@ VIDEO_WIDTH = 320
 VIDEO_HEIGHT = 240
 VIDEO_FPS = 15
 VIDEO_SECONDS = 2
-# A sync source: a beep and a flash every SYNC_PERIOD seconds. Its files are longer than any test so that
-# they never loop (Chromium's fake camera adds a frame at each loop: flashes would drift from the beeps).
-SYNC_PERIOD = 2.0
-SYNC_BEEP_SECONDS = 0.1
-SYNC_FLASH_FRAMES = 2
-SYNC_SECONDS = 40
-SYNC_WIDTH, SYNC_HEIGHT = 160, 120
 
 
 def colour_rgb(colour: str | RGB) -> RGB:
@@ -141,48 +136,6 @@ def write_solid_y4m(
     return path
 
 
-def write_sync_wav(path: Path, tone_hz: int, *, offset_ms: int = 0, seconds: int = SYNC_SECONDS) -> Path:
-    """Silence with a SYNC_BEEP_SECONDS beep of `tone_hz` every SYNC_PERIOD s, starting at `offset_ms`."""
-    total = AUDIO_RATE * seconds
-    samples = np.zeros(total, dtype=np.float64)
-    beep = int(AUDIO_RATE * SYNC_BEEP_SECONDS)
-    t = np.arange(beep, dtype=np.float64) / AUDIO_RATE
-    shape = 0.5 * np.sin(2 * np.pi * tone_hz * t) * np.minimum(1.0, np.minimum(t, t[::-1]) / 0.005)
-    start = offset_ms / 1000
-    while start + SYNC_BEEP_SECONDS < seconds:
-        first = round(start * AUDIO_RATE)
-        samples[first : first + beep] = shape
-        start += SYNC_PERIOD
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(AUDIO_RATE)
-        out.writeframes((samples * 32767).astype("<i2").tobytes())
-    return path
-
-
-def write_sync_y4m(path: Path, rgb: RGB, *, fps: int = VIDEO_FPS, seconds: int = SYNC_SECONDS) -> Path:
-    """`rgb` with SYNC_FLASH_FRAMES white frames every SYNC_PERIOD s (from 0 s), at the capture rate."""
-    width, height = SYNC_WIDTH, SYNC_HEIGHT
-
-    def frame(colour: RGB) -> bytes:
-        y, cb, cr = rgb_to_ycbcr(colour)
-        planes = (
-            np.full((height, width), y, dtype=np.uint8),
-            np.full((height // 2, width // 2), cb, dtype=np.uint8),
-            np.full((height // 2, width // 2), cr, dtype=np.uint8),
-        )
-        return b"FRAME\n" + b"".join(p.tobytes() for p in planes)
-
-    plain, flash = frame(rgb), frame((255, 255, 255))
-    period = round(SYNC_PERIOD * fps)
-    with path.open("wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode("ascii"))
-        for index in range(fps * seconds):
-            out.write(flash if index % period < SYNC_FLASH_FRAMES else plain)
-    return path
-
-
 def media_files_for(participant: Participant, directory: Path) -> MediaFiles:
     """Write (or reuse) the WAV and Y4M files for a participant's tone and colour (or sync source)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -192,7 +145,7 @@ def media_files_for(participant: Participant, directory: Path) -> MediaFiles:
         if not wav.exists():
             write_sync_wav(wav, participant.tone_hz, offset_ms=participant.sync_offset_ms)
         if not y4m.exists():
-            write_sync_y4m(y4m, participant.rgb)
+            write_sync_y4m(y4m, rgb_to_ycbcr(participant.rgb))
         return MediaFiles(wav=wav, y4m=y4m)
     stem = "tone{}_rgb{}-{}-{}".format(participant.tone_hz, *participant.rgb)
     wav = directory / f"{stem}.wav"
