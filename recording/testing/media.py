@@ -455,7 +455,8 @@ def _seeks_to_middle(path: Path, duration: float) -> bool:
                 return False
             container.seek(int(middle * av.time_base), backward=True, any_frame=False)
             for frame in container.decode(*streams):
-                return frame.time is not None and float(frame.time) <= middle + 1.0
+                time = getattr(frame, "time", None)
+                return time is not None and float(time) <= middle + 1.0
     except (av.error.FFmpegError, OSError):
         return False
     return False

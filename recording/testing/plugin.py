@@ -24,7 +24,7 @@ from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from .browser import ParticipantPage, launch_chromium, open_participant_page
 from .capture import COLOURS, RGB, Participant, colour_rgb, media_files_for
-from .server import NetcallServer, external_server, start_server
+from .server import NetcallAPI, NetcallServer, external_server, start_server
 from .webhooks import CallbackReceiver
 
 MAX_BROWSERS = 3  # Chromium processes per test: three meshed browsers is what a 2-core machine carries
@@ -83,9 +83,8 @@ def pytest_runtest_makereport(
     if report.failed:
         offsets = item.stash.get(_log_offsets_key, {})
         for server in _running_servers:
-            if server.process is not None:
-                text = server.log_text(since=offsets.get(id(server), 0))
-                report.sections.append((f"netcall {server.url} log (this test)", text[-20000:]))
+            text = server.log_text(since=offsets.get(id(server), 0))
+            report.sections.append((f"netcall {server.url} log (this test)", text[-20000:]))
         for page in item.stash.get(_open_pages_key, []):
             report.sections.append((f"browser console: {page.account}", "\n".join(page.console[-200:])))
     return report
@@ -118,7 +117,7 @@ def running_server(
 @pytest.fixture(scope="session")
 def netcall_server(
     tmp_path_factory: pytest.TempPathFactory, webhook_receiver: CallbackReceiver
-) -> Iterator[NetcallServer]:
+) -> Iterator[NetcallAPI]:
     """The netcall of this test session (see the module's docstring)."""
     url = os.environ.get("NETCALL_TEST_URL")
     if url:
@@ -192,7 +191,7 @@ def participant(
         media: str = "tone",
         sync_offset_ms: int = 0,
         url: str | None = None,
-        server: NetcallServer | None = None,
+        server: NetcallAPI | None = None,
         base_url: str | None = None,
         sdk: str = "window.netcall",
         open: bool = True,

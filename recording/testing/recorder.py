@@ -7,10 +7,19 @@ import base64
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .browser import ParticipantPage
+from playwright.sync_api import Page
+
+
+class ParticipantPage(Protocol):
+    """What these helpers use of `recording.testing.browser.ParticipantPage`."""
+
+    @property
+    def account(self) -> str: ...
+
+    page: Page
+
 
 DEFAULT_TIMEOUT_MS = 30_000
 

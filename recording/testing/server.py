@@ -54,21 +54,12 @@ def free_port() -> int:
 
 
 @dataclass
-class NetcallServer:
-    """A running netcall: `url` is the base URL without a trailing slash; `api_key` is its NETCALL_API_KEY.
-
-    `process` is None for a server this test run did not start (`NETCALL_TEST_URL`)."""
+class NetcallAPI:
+    """A netcall reached over HTTP: `url` is the base URL without a trailing slash, `api_key` its
+    NETCALL_API_KEY. As is, a netcall this run did not start (`NETCALL_TEST_URL`): `stop()` does nothing."""
 
     url: str
-    port: int
-    env: dict[str, str]
-    db_path: Path
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = field(repr=False)
-    drop_database: Callable[[], None] | None = field(default=None, repr=False)
-    server: str = "netcall"
-    api_key: str = ""
-    media_root: Path | None = None
+    api_key: str
 
     # --- the HTTP API, as a customer's backend uses it ---------------------------------------
     def api(self, method: str, path: str, body: Any = None, *, timeout: float = 30.0) -> Any:
@@ -112,6 +103,35 @@ class NetcallServer:
                 )
             time.sleep(0.2)  # polling interval, not a wait for a condition
 
+    def room_url(self, channel: str, account: str, *, type: str | None = None) -> str:
+        query = {"account": account}
+        if type is not None:
+            query["type"] = type
+        return f"{self.url}/room/{quote(channel, safe='')}/?{urlencode(query)}"
+
+    def log_size(self) -> int:
+        return 0
+
+    def log_text(self, *, since: int = 0) -> str:
+        return ""
+
+    def stop(self) -> None:
+        """Nothing to stop: this run did not start it."""
+
+
+@dataclass
+class NetcallServer(NetcallAPI):
+    """A netcall this run started (`start_server`), with its process, settings, database and log."""
+
+    port: int
+    env: dict[str, str]
+    db_path: Path
+    log_path: Path
+    process: subprocess.Popen[bytes] = field(repr=False)
+    drop_database: Callable[[], None] | None = field(default=None, repr=False)
+    server: str = "netcall"
+    media_root: Path | None = None
+
     def log_text(self, *, since: int = 0) -> str:
         """The server's stdout+stderr, from byte offset `since`."""
         try:
@@ -146,14 +166,7 @@ class NetcallServer:
             args += ["--ttl", str(ttl)]
         return self.manage(*args).strip().splitlines()[-1].strip()
 
-    def room_url(self, channel: str, account: str, *, type: str | None = None) -> str:
-        query = {"account": account}
-        if type is not None:
-            query["type"] = type
-        return f"{self.url}/room/{quote(channel, safe='')}/?{urlencode(query)}"
-
     def wait_until_answering(self) -> None:
-        assert self.process is not None
         deadline = time.monotonic() + START_TIMEOUT
         while not _answers(self.url + "/"):
             if self.process.poll() is not None:
@@ -167,16 +180,14 @@ class NetcallServer:
 
     def restart(self) -> None:
         """Kill the process (no graceful shutdown, like a crash) and start a new one on the same port."""
-        assert self.process is not None, "a server this run did not start cannot be restarted"
         self.process.kill()
         self.process.wait(timeout=10)
         self.process = _launch(self.port, self.env, self.log_path, self.server)
         self.wait_until_answering()
 
     def stop(self) -> None:
-        """Stop the server (a no-op for one this run did not start) and drop its private database."""
-        if self.process is not None:
-            stop_process(self.process)
+        """Stop the server and drop its private database."""
+        stop_process(self.process)
         if self.drop_database is not None:
             self.drop_database()
             self.drop_database = None
@@ -326,14 +337,13 @@ def start_server(
 start_daphne = start_server  # the suite's old name
 
 
-def external_server(url: str, api_key: str) -> NetcallServer:
+def external_server(url: str, api_key: str) -> NetcallAPI:
     """A netcall this run did not start (`NETCALL_TEST_URL`, `NETCALL_TEST_API_KEY`): tokens are minted and
     recordings listed over its HTTP API; `stop()` leaves it running."""
     url = url.rstrip("/")
     if not _answers(url + "/"):
         raise ServerStartError(f"NETCALL_TEST_URL={url} does not answer GET /")
-    port = int(url.rsplit(":", 1)[1].split("/")[0]) if url.count(":") > 1 else 80
-    return NetcallServer(url=url, port=port, env={}, db_path=Path(), log_path=Path(), process=None, api_key=api_key)
+    return NetcallAPI(url=url, api_key=api_key)
 
 
 # A fixture that starts (or reuses) a server with extra environment variables (tests/e2e/conftest.py).

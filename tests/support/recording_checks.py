@@ -79,7 +79,7 @@ def assert_durations(file: rec.Recorded) -> None:
 
 
 def assert_colour(decoded: media.Decoded, participant: Participant) -> None:
-    problems = media.colour_problems(media.main_colour(decoded), participant.rgb, COLOUR_TOLERANCE)
+    problems = media.colour_problems(media.main_colour(decoded).tolist(), participant.rgb, COLOUR_TOLERANCE)
     assert not problems, f"{participant.account}'s video: " + "; ".join(problems)
 
 
