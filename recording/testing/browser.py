@@ -3,6 +3,7 @@ SDK helpers tests use (what the `participant` fixture returns)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -246,6 +247,26 @@ class ParticipantPage:
             raise ValueError(f"kind must be 'mp4' or 'aac', not {kind!r}")
         assert self.files_dir is not None, "this page has no directory for recorded files"
         return RecordingHandle(self, kind, target, self.files_dir).start(save)
+
+    def save_blob(self, expr: str, name: str) -> Path:
+        """Write the Blob the page's JS expression `expr` evaluates to (e.g. a stop result's `blob` that an
+        embedding page was handed) under the test's directory as `name`; return its path."""
+        assert self.files_dir is not None, "this page has no directory for files"
+        data = self.page.evaluate(
+            f"""async () => {{
+                const blob = await ({expr});
+                const url = await new Promise((resolve, reject) => {{
+                    const reader = new FileReader();
+                    reader.onload = () => resolve(String(reader.result));
+                    reader.onerror = () => reject(reader.error);
+                    reader.readAsDataURL(blob);
+                }});
+                return url.slice(url.indexOf(';base64,') + 8);
+            }}"""
+        )
+        path = self.files_dir / name
+        path.write_bytes(base64.b64decode(data))
+        return path
 
     def leave_with_button(self) -> None:
         self.page.click("#leave")
