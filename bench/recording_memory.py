@@ -20,19 +20,21 @@ from pathlib import Path
 import psutil
 from playwright.sync_api import sync_playwright
 
-from tests.support import recording_helpers as rec
-from tests.support.media import ALICE, MediaFiles, media_files_for
-from tests.support.server import start_daphne
+from recording.testing import recorder as rec
+from recording.testing.capture import ALICE, MediaFiles, media_files_for
+from recording.testing.media import header_duration
+from recording.testing.server import start_daphne
+from tests.support import memory
 
 
 def memory_by_type() -> dict[str, float]:
     """Anonymous memory in MiB of this run's Chromium processes, by --type (browser: the main process)."""
     out: dict[str, float] = {}
-    for process in rec.chromium_processes():
+    for process in memory.chromium_processes():
         try:
             match = re.search(r"--type=([\w-]+)", " ".join(process.cmdline()))
             kind = match.group(1) if match else "browser"
-            out[kind] = out.get(kind, 0.0) + rec.process_memory_mb(process)
+            out[kind] = out.get(kind, 0.0) + memory.process_memory_mb(process)
         except psutil.Error:
             continue
     return out
@@ -41,14 +43,14 @@ def memory_by_type() -> dict[str, float]:
 def run(save: str, seconds: int, every: int, workdir: Path, base_url: str, media: MediaFiles) -> list[str]:
     rows = []
     with sync_playwright() as playwright:
-        page = rec.open_persistent_participant(playwright, media, workdir / f"profile-{save}", ALICE, base_url)
+        page = memory.open_persistent_participant(playwright, media, workdir / f"profile-{save}", ALICE, base_url)
         try:
             page.join(f"bench-{save}-{int(time.time())}")
             rec.install(page)
-            started = page.page.evaluate(rec.LONG_START_JS, {"save": save, "fileName": "bench.mp4"})
+            started = page.page.evaluate(memory.LONG_START_JS, {"save": save, "fileName": "bench.mp4"})
             assert started["ok"], started
             t0 = int(started["value"]["startedAt"])
-            probe = rec.MemoryProbe(page)
+            probe = memory.MemoryProbe(page)
             first: dict[str, float] | None = None
             for mark in range(0, seconds + 1, every):
                 if mark:
@@ -64,7 +66,7 @@ def run(save: str, seconds: int, every: int, workdir: Path, base_url: str, media
                 )
                 print(rows[-1], flush=True)
             recorded = rec.stop(page, "stopRecordMp4", directory=workdir, name=f"bench-{save}")
-            header = rec.header_duration(recorded.path)
+            header = header_duration(recorded.path)
             rows.append(
                 f"| {save} | file: {recorded.meta['size'] / 2**20:.1f} MiB, header duration "
                 f"{header:.1f} s, saved as '{recorded.meta['saved']}' | | | | | | | |"
@@ -85,7 +87,9 @@ def main() -> None:
         workdir = Path(tmp)
         server = start_daphne(workdir / "server")
         try:
-            media = MediaFiles(wav=media_files_for(ALICE, workdir).wav, y4m=rec.write_noise_y4m(workdir / "noise.y4m"))
+            media = MediaFiles(
+                wav=media_files_for(ALICE, workdir).wav, y4m=memory.write_noise_y4m(workdir / "noise.y4m")
+            )
             header = (
                 "| sink | s | written MiB | JS heap MiB | browser MiB | renderer MiB | GPU MiB | utility MiB "
                 "| all Chromium MiB |\n|---|---|---|---|---|---|---|---|---|"

@@ -37,8 +37,8 @@ from websockets.protocol import State
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from recording.testing.server import TEST_SECRET_KEY, DaphneServer, free_port, start_daphne  # noqa: E402
 from tests.support.scale import shared_backends_env  # noqa: E402
-from tests.support.server import TEST_SECRET_KEY, DaphneServer, free_port, start_daphne  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "netcall_site.settings")
 os.environ.setdefault("NETCALL_SECRET_KEY", TEST_SECRET_KEY)

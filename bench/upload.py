@@ -40,8 +40,8 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from recording.testing.server import DaphneServer, start_daphne  # noqa: E402
 from tests.support.bigfiles import RssPeak  # noqa: E402
-from tests.support.server import DaphneServer, start_daphne  # noqa: E402
 
 MIB = 1024 * 1024
 

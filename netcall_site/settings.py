@@ -11,13 +11,18 @@ from netcall_site.env import env_bool, env_float, env_int, env_json, env_list, e
 from netcall_site.secret import secret_from_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# A checkout has templates/ and static/ at its top; an installed netcall (`pip install`, setup.py) has them
+# inside this package, and keeps its run-time files under ./var of wherever it runs unless told otherwise.
+_INSTALLED = (Path(__file__).resolve().parent / "templates").is_dir()
+PACKAGE_DATA_DIR = Path(__file__).resolve().parent if _INSTALLED else BASE_DIR
+VAR_DIR = Path(env_str("NETCALL_VAR_DIR", str(Path.cwd() / "var" if _INSTALLED else BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
 # NETCALL_SECRET_KEY, or a random key made once per install under var/ (netcall_site/secret.py). A key that
 # can be neither is reported by `manage.py check` (recording.checks) and refused by netcall_site.asgi at
 # start-up; the placeholder only keeps management commands able to say so.
 MISSING_SECRET_KEY = "netcall-secret-key-is-not-set"
-NETCALL_SECRET_KEY_FILE = Path(env_str("NETCALL_SECRET_KEY_FILE", str(BASE_DIR / "var" / "secret_key")))
+NETCALL_SECRET_KEY_FILE = Path(env_str("NETCALL_SECRET_KEY_FILE", str(VAR_DIR / "secret_key")))
 SECRET_KEY_FROM_FILE = not env_str("NETCALL_SECRET_KEY")
 SECRET_KEY = env_str("NETCALL_SECRET_KEY") or secret_from_file(NETCALL_SECRET_KEY_FILE) or MISSING_SECRET_KEY
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
@@ -55,7 +60,7 @@ ASGI_APPLICATION = "netcall_site.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [PACKAGE_DATA_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -74,10 +79,10 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": env_str("NETCALL_DB_PATH", str(BASE_DIR / "var" / "netcall.sqlite3")),
+            "NAME": env_str("NETCALL_DB_PATH", str(VAR_DIR / "netcall.sqlite3")),
             # Signalling writes room state from many coroutines; wait for the lock instead of failing.
             "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
-            "TEST": {"NAME": env_str("NETCALL_TEST_DB_PATH", str(BASE_DIR / "var" / "test.sqlite3"))},
+            "TEST": {"NAME": env_str("NETCALL_TEST_DB_PATH", str(VAR_DIR / "test.sqlite3"))},
         }
     }
 
@@ -105,8 +110,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env_str("NETCALL_STATIC_ROOT", str(BASE_DIR / "var" / "staticfiles")))
+STATICFILES_DIRS = [PACKAGE_DATA_DIR / "static"]
+STATIC_ROOT = Path(env_str("NETCALL_STATIC_ROOT", str(VAR_DIR / "staticfiles")))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -148,7 +153,7 @@ NETCALL_EMBED_ORIGINS = env_list("NETCALL_EMBED_ORIGINS", [])
 
 # --- uploads (tus) and finishing (recording/uploads.py, recording/finishing.py) ----------------------
 NETCALL_UPLOAD_MAX_SIZE = env_int("NETCALL_UPLOAD_MAX_SIZE", 8 * 1024**3)
-NETCALL_UPLOAD_STAGING_DIR = Path(env_str("NETCALL_UPLOAD_STAGING_DIR", str(BASE_DIR / "var" / "uploads")))
+NETCALL_UPLOAD_STAGING_DIR = Path(env_str("NETCALL_UPLOAD_STAGING_DIR", str(VAR_DIR / "uploads")))
 NETCALL_UPLOAD_IDLE_SECONDS = env_int("NETCALL_UPLOAD_IDLE_SECONDS", 120)
 NETCALL_UPLOAD_EXPIRY_SECONDS = env_int("NETCALL_UPLOAD_EXPIRY_SECONDS", 7 * 24 * 3600)
 NETCALL_UPLOAD_LOCK_SECONDS = env_int("NETCALL_UPLOAD_LOCK_SECONDS", 60)
@@ -163,7 +168,7 @@ NETCALL_TRANSCODE_PER_HOUR = env_int("NETCALL_TRANSCODE_PER_HOUR", 10)
 # --- recordings library: storage, signed downloads, jobs, retention (recording/storage.py, jobs.py) -----
 # Files go through Django's storage API: the filesystem under NETCALL_MEDIA_ROOT by default; any storage
 # backend (e.g. django-storages' S3 backend) by NETCALL_STORAGE_BACKEND and NETCALL_STORAGE_OPTIONS (JSON).
-MEDIA_ROOT = Path(env_str("NETCALL_MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+MEDIA_ROOT = Path(env_str("NETCALL_MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"  # never served directly: downloads go through signed links
 STORAGES = {
     "default": {
@@ -189,7 +194,7 @@ NETCALL_LIVE_FPS = env_int("NETCALL_LIVE_FPS", 15)
 NETCALL_LIVE_VIDEO_BITRATE = env_int("NETCALL_LIVE_VIDEO_BITRATE", 1_000_000)
 NETCALL_LIVE_AUDIO_BITRATE = env_int("NETCALL_LIVE_AUDIO_BITRATE", 96_000)
 NETCALL_LIVE_X264_PRESET = env_str("NETCALL_LIVE_X264_PRESET", "veryfast")
-NETCALL_LIVE_SPOOL_DIR = Path(env_str("NETCALL_LIVE_SPOOL_DIR", str(BASE_DIR / "var" / "live")))
+NETCALL_LIVE_SPOOL_DIR = Path(env_str("NETCALL_LIVE_SPOOL_DIR", str(VAR_DIR / "live")))
 NETCALL_LIVE_HEARTBEAT_SECONDS = env_int("NETCALL_LIVE_HEARTBEAT_SECONDS", 5)
 NETCALL_LIVE_STALE_SECONDS = env_int("NETCALL_LIVE_STALE_SECONDS", 30)
 NETCALL_LIVE_RTMP_ALLOWED_HOSTS = env_list("NETCALL_LIVE_RTMP_ALLOWED_HOSTS", [])

@@ -21,6 +21,7 @@ from django.test import AsyncClient
 from recording.live import callbacks
 from recording.models import Recording
 from recording.models.live import CallbackDelivery, LiveSession
+from recording.testing.webhooks import CallbackReceiver
 from tests.support.live.broadcast import (
     BLUE,
     COHOST_HZ,
@@ -34,7 +35,6 @@ from tests.support.live.broadcast import (
     start_broadcast,
 )
 from tests.support.live.media import colour_share, decode, has_tone
-from tests.support.live.receiver import CallbackReceiver
 from tests.support.shared_db import database_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio, pytest.mark.timeout(180)]

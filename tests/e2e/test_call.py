@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Sequence
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.browser import ParticipantPage
-from tests.support.media import ALICE, BOB, CAROL, Participant
+from recording.testing.browser import ParticipantPage
+from recording.testing.capture import ALICE, BOB, CAROL, Participant
 
 pytestmark = pytest.mark.e2e
 

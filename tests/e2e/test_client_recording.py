@@ -15,9 +15,12 @@ import numpy as np
 import pytest
 from playwright.sync_api import Playwright, expect
 
-from tests.support import recording_helpers as rec
-from tests.support.browser import ParticipantPage
-from tests.support.media import ALICE, BOB, CAROL, MediaFiles, media_files_for
+from recording.testing import media
+from recording.testing import recorder as rec
+from recording.testing.browser import ParticipantPage
+from recording.testing.capture import ALICE, BOB, CAROL, MediaFiles, media_files_for
+from recording.testing.server import DaphneServer
+from tests.support import memory
 from tests.support.recording_checks import (
     EVENTS_JS,
     TONES,
@@ -30,7 +33,6 @@ from tests.support.recording_checks import (
     unique_channel,
     wait_record_event,
 )
-from tests.support.server import DaphneServer
 
 pytestmark = pytest.mark.e2e
 
@@ -67,7 +69,7 @@ def test_record_a_member_and_the_mix(open_participant: OpenParticipant, tmp_path
 
     # B's file: B's tone and colour, not A's.
     assert_durations(member)
-    decoded = rec.decode(member.path)
+    decoded = media.decode(member.path)
     assert decoded.codecs.get("audio") == "opus", decoded.codecs
     assert decoded.codecs.get("video") in ("h264", "vp9"), decoded.codecs
     assert_colour(decoded, BOB)
@@ -77,7 +79,7 @@ def test_record_a_member_and_the_mix(open_participant: OpenParticipant, tmp_path
     assert mixed.meta["mimeType"].startswith("audio/mp4"), mixed.meta
     assert mixed.meta["fileName"].endswith(".m4a"), mixed.meta
     assert_durations(mixed)
-    decoded_mix = rec.decode(mixed.path)
+    decoded_mix = media.decode(mixed.path)
     assert set(decoded_mix.codecs) == {"audio"}, decoded_mix.codecs
     assert_tones(decoded_mix, {ALICE.tone_hz, BOB.tone_hz}, "the mix")
 
@@ -114,9 +116,9 @@ async (name) => {
 def assert_seekable_in_chrome(page: ParticipantPage, name: str, expected: float) -> None:
     played = page.page.evaluate(PLAY_JS, name)
     assert played["duration"] is not None, f"Chrome sees no duration: {played}"
-    assert rec.within(played["duration"], expected), played
+    assert media.within(played["duration"], expected), played
     assert abs(played["position"] - played["target"]) < 1.0, played
-    assert rec.within(played["seekableEnd"], expected), played
+    assert media.within(played["seekableEnd"], expected), played
 
 
 def test_object_form_path_yourself_and_webm(open_participant: OpenParticipant, tmp_path: Path) -> None:
@@ -142,19 +144,16 @@ def test_object_form_path_yourself_and_webm(open_participant: OpenParticipant, t
 
     for file, owner in ((mine, ALICE), (theirs, BOB)):
         assert_durations(file)
-        decoded = rec.decode(file.path)
+        decoded = media.decode(file.path)
         assert_colour(decoded, owner)
         assert_tones(decoded, {owner.tone_hz}, file.path.name)
     assert_durations(mixed)
-    assert_tones(rec.decode(mixed.path), {ALICE.tone_hz, BOB.tone_hz}, "the mix")
+    assert_tones(media.decode(mixed.path), {ALICE.tone_hz, BOB.tone_hz}, "the mix")
 
     # The WebM has what Chromium leaves out when recording with a timeslice: duration and cues.
     data = theirs.path.read_bytes()
     assert b"\x1c\x53\xbb\x6b" in data[-4096:], "no Cues at the end of the WebM"
-    assert rec.decode(theirs.path).codecs == {"video": "vp9", "audio": "opus"} or rec.decode(theirs.path).codecs == {
-        "video": "vp8",
-        "audio": "opus",
-    }
+    assert media.decode(theirs.path).codecs in ({"video": "vp9", "audio": "opus"}, {"video": "vp8", "audio": "opus"})
     for name, file in (("me", mine), ("bob", theirs)):
         assert_seekable_in_chrome(alice, name, recorded_seconds(file))
 
@@ -191,7 +190,7 @@ def test_mix_follows_members_joining_and_leaving(open_participant: OpenParticipa
     mixed = rec.stop(alice, "stopRecordAac", directory=tmp_path, name="mix")
 
     assert_durations(mixed)
-    decoded = rec.decode(mixed.path)
+    decoded = media.decode(mixed.path)
     end = decoded.audio_seconds
     margin = 1.0
     windows = [
@@ -205,21 +204,23 @@ def test_mix_follows_members_joining_and_leaving(open_participant: OpenParticipa
         assert_tones_between(decoded, start, stop, present, what)
     # No gap and no stall: the mix never falls silent while alice talks.
     levels = [
-        rec.tone_levels(rec.segment(decoded, s, s + 0.5), decoded.rate, [ALICE.tone_hz])[ALICE.tone_hz]
+        media.tone_levels(media.segment(decoded, s, s + 0.5), decoded.rate, [ALICE.tone_hz])[ALICE.tone_hz]
         for s in np.arange(0.5, end - 0.5, 0.5)
     ]
-    assert min(levels) >= rec.TONE_PRESENT_DB - 10, f"alice's voice drops out of the mix: {levels}"
+    assert min(levels) >= media.TONE_PRESENT_DB - 10, f"alice's voice drops out of the mix: {levels}"
 
 
-def assert_tones_between(decoded: rec.Decoded, start: float, stop: float, present: set[int], what: str) -> None:
-    levels = rec.tone_levels(rec.segment(decoded, start, stop), decoded.rate, TONES)
+def assert_tones_between(decoded: media.Decoded, start: float, stop: float, present: set[int], what: str) -> None:
+    levels = media.tone_levels(media.segment(decoded, start, stop), decoded.rate, TONES)
     for tone in TONES:
         if tone in present:
-            assert levels[tone] >= rec.TONE_PRESENT_DB, (
+            assert levels[tone] >= media.TONE_PRESENT_DB, (
                 f"{what} ({start:.1f}-{stop:.1f} s): {tone} Hz missing; {levels}"
             )
         else:
-            assert levels[tone] <= rec.TONE_ABSENT_DB, f"{what} ({start:.1f}-{stop:.1f} s): {tone} Hz present; {levels}"
+            assert levels[tone] <= media.TONE_ABSENT_DB, (
+                f"{what} ({start:.1f}-{stop:.1f} s): {tone} Hz present; {levels}"
+            )
 
 
 def test_member_recording_survives_camera_off_on_and_reconnect(
@@ -276,7 +277,7 @@ def test_member_recording_survives_camera_off_on_and_reconnect(
 
     for recorded, owner in ((file, BOB), (mine, ALICE)):
         assert_durations(recorded)
-        decoded = rec.decode(recorded.path)
+        decoded = media.decode(recorded.path)
         assert_colour(decoded, owner)
         assert_tones(decoded, {owner.tone_hz}, recorded.path.name)
         # The owner's colour at both ends (before the camera went off, after the reconnect)...
@@ -384,14 +385,18 @@ def test_long_streamed_recording_keeps_memory_flat(
     into a file (the 'picker' sink, fed an origin-private file handle of an on-disk profile): the page's
     JS heap and the browser's memory stay flat while the file grows by ~40 MB.
     bench/recording_memory.py measures longer runs beside save: 'none'; docs/performance.md has the figures."""
-    media = MediaFiles(
+    files = MediaFiles(
         wav=media_files_for(ALICE, e2e_media_dir).wav,
-        y4m=rec.write_noise_y4m(e2e_media_dir / "noise.y4m"),
+        y4m=memory.write_noise_y4m(e2e_media_dir / "noise.y4m"),
     )
-    alice = rec.open_persistent_participant(playwright_driver, media, tmp_path / "profile", ALICE, netcall_server.url)
+    alice = memory.open_persistent_participant(
+        playwright_driver, files, tmp_path / "profile", ALICE, netcall_server.url
+    )
     try:
         alice.join(unique_channel("long"))
-        samples, recorded = rec.record_long(alice, save="opfs", seconds=75, every=15, directory=tmp_path, name="long")
+        samples, recorded = memory.record_long(
+            alice, save="opfs", seconds=75, every=15, directory=tmp_path, name="long"
+        )
         assert not alice.errors, alice.errors
     finally:
         alice.context.close()

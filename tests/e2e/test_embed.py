@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 from playwright.sync_api import ConsoleMessage, Frame
 
-from tests.support import recording_helpers as rec
-from tests.support.browser import DEFAULT_TIMEOUT_MS, ParticipantPage, ProbeResult
-from tests.support.media import ALICE, BOB, Participant
+from recording.testing import media
+from recording.testing import recorder as rec
+from recording.testing.browser import DEFAULT_TIMEOUT_MS, ParticipantPage, ProbeResult
+from recording.testing.capture import ALICE, BOB, Participant
+from recording.testing.server import DaphneServer, free_port
 from tests.support.recording_checks import assert_tones as assert_decoded_tones
-from tests.support.server import DaphneServer, free_port
 from tests.support.uploads import API_KEY, wait_for_status
 
 from .conftest import ServerFactory
@@ -243,8 +244,8 @@ def fetch_file(host: ParticipantPage, meta: dict[str, Any], directory: Path) -> 
     return path
 
 
-def assert_tones(path: Path, present: set[float]) -> rec.Decoded:
-    decoded = rec.decode(path)
+def assert_tones(path: Path, present: set[float]) -> media.Decoded:
+    decoded = media.decode(path)
     assert_decoded_tones(decoded, present, path.name)
     return decoded
 
@@ -309,7 +310,7 @@ def test_embedded_call_with_recording_handed_to_the_host_page(
     assert downloaded.read_bytes() == member_path.read_bytes()
     decoded = assert_tones(member_path, {float(BOB.tone_hz)})
     assert "video" in decoded.codecs
-    colour = rec.main_colour(decoded)
+    colour = media.main_colour(decoded)
     assert np.all(np.abs(colour - np.array(BOB.rgb)) <= COLOUR_TOLERANCE), f"colour {colour.round()} is not Bob's"
     assert decoded.audio_seconds > 4.0
 

@@ -15,7 +15,8 @@ import psutil
 import pytest
 import websockets
 
-from tests.support.server import REPO_ROOT, _answers, free_port
+from recording.testing.server import _answers, free_port
+from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 

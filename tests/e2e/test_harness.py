@@ -8,15 +8,15 @@ import av
 import numpy as np
 import pytest
 
-from tests.support.browser import ParticipantPage
-from tests.support.media import ALICE, BOB, CAROL, VIDEO_FPS, VIDEO_HEIGHT, VIDEO_WIDTH, MediaFiles, Participant
+from recording.testing.browser import ParticipantPage
+from recording.testing.capture import ALICE, BOB, CAROL, VIDEO_FPS, VIDEO_HEIGHT, VIDEO_WIDTH, MediaFiles, Participant
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("participant", [ALICE, BOB, CAROL], ids=lambda p: p.account)
-def test_media_files_decode(media_for: Callable[[Participant], MediaFiles], participant: Participant) -> None:
-    files = media_for(participant)
+@pytest.mark.parametrize("person", [ALICE, BOB, CAROL], ids=lambda p: p.account)
+def test_media_files_decode(media_for: Callable[[Participant], MediaFiles], person: Participant) -> None:
+    files = media_for(person)
 
     with av.open(str(files.wav)) as container:
         audio = container.streams.audio[0]
@@ -25,7 +25,7 @@ def test_media_files_decode(media_for: Callable[[Participant], MediaFiles], part
     spectrum = np.abs(np.fft.rfft(samples))
     assert rate == 48_000
     assert len(samples) / rate >= 2
-    assert abs(np.argmax(spectrum) * rate / len(samples) - participant.tone_hz) < 1
+    assert abs(np.argmax(spectrum) * rate / len(samples) - person.tone_hz) < 1
 
     with av.open(str(files.y4m)) as container:
         video = container.streams.video[0]
@@ -34,7 +34,7 @@ def test_media_files_decode(media_for: Callable[[Participant], MediaFiles], part
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video)]
     assert len(frames) >= VIDEO_FPS
     mean = frames[-1].reshape(-1, 3).mean(axis=0)
-    assert np.all(np.abs(mean - np.array(participant.rgb)) <= 3), mean
+    assert np.all(np.abs(mean - np.array(person.rgb)) <= 3), mean
 
 
 def test_fake_devices_capture_participant_media(open_participant: Callable[..., ParticipantPage]) -> None:

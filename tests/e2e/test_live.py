@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from recording.live.callbacks import callback_verify
-from tests.support.browser import ParticipantPage
+from recording.testing.browser import ParticipantPage
+from recording.testing.capture import ALICE, BOB, Participant
+from recording.testing.server import DaphneServer
+from recording.testing.webhooks import CallbackReceiver
 from tests.support.live.broadcast import EXPECTED_FILES, rtmp_listening
 from tests.support.live.media import colour_share, decode, has_tone
-from tests.support.live.receiver import CallbackReceiver
-from tests.support.media import ALICE, BOB, Participant
-from tests.support.server import DaphneServer
 
 pytestmark = pytest.mark.e2e
 

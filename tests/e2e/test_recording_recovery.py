@@ -18,9 +18,10 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from tests.support import recording_helpers as rec
-from tests.support.browser import DEFAULT_TIMEOUT_MS, ParticipantPage
-from tests.support.media import ALICE, BOB
+from recording.testing import media
+from recording.testing import recorder as rec
+from recording.testing.browser import DEFAULT_TIMEOUT_MS, ParticipantPage
+from recording.testing.capture import ALICE, BOB
 from tests.support.recording_checks import (
     EVENTS_JS,
     TONES,
@@ -126,8 +127,8 @@ def test_crashed_tab_recordings_are_recovered_on_the_next_page(
         mix_path: (crashed_at - mix["startedAt"]) / 1000,
     }
     for path, seconds in recorded.items():
-        header = rec.header_duration(path)
-        decoded = rec.decode(path)
+        header = media.header_duration(path)
+        decoded = media.decode(path)
         print(f"{path.name}: recorded {seconds:.2f} s, recovered {decoded.audio_seconds:.2f} s, header {header} s")
         assert header is not None, f"{path.name}: no duration in the header"
         assert abs(header - decoded.audio_seconds) < 1.0, (path.name, header, decoded.audio_seconds)
@@ -135,10 +136,10 @@ def test_crashed_tab_recordings_are_recovered_on_the_next_page(
         # handed out within the 1 s timeslice), and nothing invented.
         assert seconds - 3.0 <= decoded.audio_seconds <= seconds + 0.5, (path.name, decoded.audio_seconds, seconds)
         assert_tones(decoded, {ALICE.tone_hz}, path.name)
-    decoded_video = rec.decode(video)
+    decoded_video = media.decode(video)
     assert_colour(decoded_video, ALICE)
     assert decoded_video.video_seconds >= recorded[video] - 3.0, decoded_video.video_seconds
-    assert set(rec.decode(mix_path).codecs) == {"audio"}
+    assert set(media.decode(mix_path).codecs) == {"audio"}
     assert not after.errors, after.errors
 
 
@@ -155,7 +156,7 @@ def test_encoder_refusing_a_format_falls_back_to_the_next(open_participant: Open
     rec.wait_page_ms(alice, refused["startedAt"], 4000)
     file = rec.stop(alice, "stopRecordMp4", directory=tmp_path, name="fallback")
     assert_durations(file)
-    decoded = rec.decode(file.path)
+    decoded = media.decode(file.path)
     assert decoded.codecs.get("video") == "vp9", decoded.codecs
     assert_colour(decoded, ALICE)
 
@@ -206,14 +207,14 @@ def test_reload_of_the_recorded_member_keeps_the_same_file(open_participant: Ope
     assert file.meta["reason"] == "left"
 
     assert_durations(file)
-    decoded = rec.decode(file.path)
+    decoded = media.decode(file.path)
     assert_colour(decoded, BOB)
     reload_s = (reload_at - started["startedAt"]) / 1000
     back_s = (back_at - started["startedAt"]) / 1000
     end_s = decoded.audio_seconds
     for what, start, stop in (("before", 1.0, reload_s - 0.3), ("after", back_s + 0.5, end_s - 0.5)):
-        levels = rec.tone_levels(rec.segment(decoded, start, stop), decoded.rate, TONES)
-        assert levels[BOB.tone_hz] >= rec.TONE_PRESENT_DB, f"{what} the reload ({start:.1f}-{stop:.1f} s): {levels}"
+        levels = media.tone_levels(media.segment(decoded, start, stop), decoded.rate, TONES)
+        assert levels[BOB.tone_hz] >= media.TONE_PRESENT_DB, f"{what} the reload ({start:.1f}-{stop:.1f} s): {levels}"
         times, colours = decoded.frame_times, decoded.frame_colours
         window = (times > start) & (times < stop)
         lit = colours[window & (colours.max(axis=1) > 40)]
@@ -224,8 +225,8 @@ def test_reload_of_the_recorded_member_keeps_the_same_file(open_participant: Ope
     missing = sum(
         step
         for s in np.arange(1.0, end_s - step, step)
-        if rec.tone_levels(rec.segment(decoded, s, s + step), decoded.rate, [BOB.tone_hz])[BOB.tone_hz]
-        < rec.TONE_PRESENT_DB
+        if media.tone_levels(media.segment(decoded, s, s + step), decoded.rate, [BOB.tone_hz])[BOB.tone_hz]
+        < media.TONE_PRESENT_DB
     )
     print(f"reload at {reload_s:.1f} s, bob back at {back_s:.1f} s; bob missing for {missing:.2f} s of {end_s:.1f} s")
     assert missing <= max(back_s - reload_s, 0) + 1.5, (missing, reload_s, back_s)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import ParticipantPage
-from tests.support.media import ALICE, BOB, CAROL
+from recording.testing.browser import ParticipantPage
+from recording.testing.capture import ALICE, BOB, CAROL
+from recording.testing.server import TEST_SECRET_KEY, DaphneServer, start_daphne
 from tests.support.proxy import FailoverProxy
 from tests.support.scale import shared_backends_env
-from tests.support.server import TEST_SECRET_KEY, DaphneServer, start_daphne
 from tests.support.signalling import Client, RemoteSocket
 
 pytestmark = pytest.mark.e2e

@@ -25,12 +25,13 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from recording.live.callbacks import callback_verify
 from recording.live.services import RECORDER_ACCOUNT
+from recording.testing.server import DaphneServer, free_port, start_daphne
+from recording.testing.webhooks import CallbackReceiver
 from tests.support.live.broadcast import EXPECTED_FILES
 from tests.support.live.client import LiveClient
 from tests.support.live.media import colour_share, decode, has_tone
-from tests.support.live.receiver import CallbackReceiver
+from tests.support.paths import REPO_ROOT
 from tests.support.scale import ManagedProcess, log_sections, shared_backends_env, start_manage
-from tests.support.server import REPO_ROOT, DaphneServer, free_port, start_daphne
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio, pytest.mark.timeout(150)]
 

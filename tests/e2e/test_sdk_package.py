@@ -22,11 +22,13 @@ from typing import Any
 
 import pytest
 
+from recording.testing import media
+from recording.testing import recorder as rec
+from recording.testing.browser import ParticipantPage
+from recording.testing.capture import ALICE, BOB
+from recording.testing.server import free_port
 from tests.support import recording_checks as checks
-from tests.support import recording_helpers as rec
-from tests.support.browser import ParticipantPage
-from tests.support.media import ALICE, BOB
-from tests.support.server import REPO_ROOT, free_port
+from tests.support.paths import REPO_ROOT
 
 from .conftest import ServerFactory
 
@@ -294,7 +296,7 @@ def test_the_bundled_page_from_another_origin_joins_a_call_and_records_itself(
     recorded = rec.stop(alice, "stopRecordMp4", directory=tmp_path, name="self")
     assert recorded.meta["account"] == "alice" and recorded.meta["saved"] == "none", recorded.meta
 
-    decoded = rec.decode(recorded.path)
+    decoded = media.decode(recorded.path)
     assert set(decoded.codecs) == {"audio", "video"}, decoded.codecs
     assert decoded.video_seconds >= RECORD_SECONDS - 1 and decoded.audio_seconds >= RECORD_SECONDS - 1
     checks.assert_colour(decoded, ALICE)

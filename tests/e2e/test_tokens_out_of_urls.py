@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.support.browser import ParticipantPage
-from tests.support.media import ALICE
-from tests.support.server import ServerFactory
+from recording.testing.browser import ParticipantPage
+from recording.testing.capture import ALICE
+from recording.testing.server import ServerFactory
 
 pytestmark = pytest.mark.e2e
 

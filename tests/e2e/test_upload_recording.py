@@ -10,10 +10,10 @@ from typing import Any
 
 import av
 
-from tests.support.browser import ParticipantPage
+from recording.testing.browser import ParticipantPage
+from recording.testing.capture import ALICE
+from recording.testing.server import DaphneServer
 from tests.support.cutproxy import CuttingProxy
-from tests.support.media import ALICE
-from tests.support.server import DaphneServer
 from tests.support.uploads import api, download, upload_server_fixture, wait_for_status  # noqa: F401
 
 from .conftest import PageFactory

@@ -10,9 +10,9 @@ import av
 import pytest
 from tusclient import client as tus_client
 
+from recording.testing.server import DaphneServer
 from tests.support.cutproxy import CuttingProxy
 from tests.support.mediafiles import write_test_media
-from tests.support.server import DaphneServer
 from tests.support.uploads import api, download, recording_id_of, upload_server_fixture, wait_for_status  # noqa: F401
 
 CHANNEL = "uploads"

@@ -20,10 +20,11 @@ import pytest
 from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 
+from recording.testing.server import DaphneServer, start_daphne
 from recording.uploads.services import CHUNK_BYTES
 from tests.support.bigfiles import MIB, RawRequest, RssPeak, file_sha256, write_sparse_marked
 from tests.support.cutproxy import CuttingProxy
-from tests.support.server import REPO_ROOT, DaphneServer, start_daphne
+from tests.support.paths import REPO_ROOT
 
 BIG = 384 * MIB
 RSS_GROWTH_LIMIT = 64 * MIB

@@ -9,6 +9,8 @@ from typing import Any
 import av
 import numpy as np
 
+from recording.testing.sync import SYNC_BEEP_SECONDS, SYNC_FLASH_FRAMES, SYNC_PERIOD
+
 
 def write_test_media(
     path: Path,
@@ -45,6 +47,41 @@ def write_test_media(
             t = (np.arange(start, start + samples_per_frame) / 48000.0).astype(np.float32)
             data = (0.4 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32).reshape(1, -1)
             sound = av.AudioFrame.from_ndarray(data, format="flt", layout="mono")
+            sound.sample_rate = 48000
+            sound.pts = start
+            sound.time_base = Fraction(1, 48000)
+            out.mux(audio.encode(sound))
+        out.mux(audio.encode(None))
+    return path
+
+
+def write_sync_media(
+    path: Path, *, seconds: float = 6.0, offset_ms: int = 0, tone_hz: float = 1000.0, fps: int = 15
+) -> Path:
+    """A WebM of a sync source (recording.testing.sync): a white flash every 2 s over grey and a beep of
+    `tone_hz` `offset_ms` after each flash (negative: before), VP8 + Opus."""
+    size = (160, 120)
+    with av.open(str(path), "w", format="webm") as out:
+        video: Any = out.add_stream("libvpx", rate=fps)
+        video.width, video.height = size
+        video.pix_fmt = "yuv420p"
+        video.options = {"g": str(fps)}
+        audio: Any = out.add_stream("libopus", rate=48000)
+        audio.layout = "mono"
+        period = int(SYNC_PERIOD * fps)
+        for i in range(int(seconds * fps)):
+            image = np.full((size[1], size[0], 3), 255 if i % period < SYNC_FLASH_FRAMES else 110, dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        total = int(seconds * 48000)
+        t = np.arange(total) / 48000.0
+        phase = np.mod(t - offset_ms / 1000, SYNC_PERIOD)
+        pcm = np.where(phase < SYNC_BEEP_SECONDS, 0.4 * np.sin(2 * np.pi * tone_hz * t), 0.0).astype(np.float32)
+        for start in range(0, total - 960 + 1, 960):
+            sound = av.AudioFrame.from_ndarray(pcm[start : start + 960].reshape(1, -1), format="flt", layout="mono")
             sound.sample_rate = 48000
             sound.pts = start
             sound.time_base = Fraction(1, 48000)

@@ -12,7 +12,7 @@ import contextlib
 import threading
 from collections.abc import Sequence
 
-from .server import free_port
+from recording.testing.server import free_port
 
 
 class LoopbackProxy:

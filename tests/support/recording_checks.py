@@ -7,15 +7,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
-from . import recording_helpers as rec
-from .browser import ParticipantPage
-from .media import ALICE, BOB, CAROL, Participant
+from recording.testing import media
+from recording.testing import recorder as rec
+from recording.testing.browser import ParticipantPage
+from recording.testing.capture import ALICE, BOB, CAROL, Participant
 
 OpenParticipant = Callable[..., ParticipantPage]
 TONES = [float(p.tone_hz) for p in (ALICE, BOB, CAROL)]
-COLOUR_TOLERANCE = 45.0
+COLOUR_TOLERANCE = media.COLOUR_TOLERANCE
 
 EVENTS_JS = """
 () => {
@@ -69,29 +68,24 @@ def recorded_seconds(file: rec.Recorded) -> float:
 def assert_durations(file: rec.Recorded) -> None:
     """Header, decoded and reported durations all match the time recorded, within 10%."""
     expected = recorded_seconds(file)
-    header = rec.header_duration(file.path)
+    header = media.header_duration(file.path)
     assert header is not None, f"{file.path.name}: no duration in the header"
-    decoded = rec.decode(file.path)
-    assert rec.within(header, expected), f"{file.path.name}: header says {header:.2f} s, recorded {expected:.2f} s"
-    assert rec.within(file.duration, expected), f"reported {file.duration:.2f} s, recorded {expected:.2f} s"
-    assert rec.within(decoded.audio_seconds, expected), f"audio decodes to {decoded.audio_seconds:.2f} s"
+    decoded = media.decode(file.path)
+    assert media.within(header, expected), f"{file.path.name}: header says {header:.2f} s, recorded {expected:.2f} s"
+    assert media.within(file.duration, expected), f"reported {file.duration:.2f} s, recorded {expected:.2f} s"
+    assert media.within(decoded.audio_seconds, expected), f"audio decodes to {decoded.audio_seconds:.2f} s"
     if "video" in decoded.codecs:
-        assert rec.within(decoded.video_seconds, expected), f"video decodes to {decoded.video_seconds:.2f} s"
+        assert media.within(decoded.video_seconds, expected), f"video decodes to {decoded.video_seconds:.2f} s"
 
 
-def assert_colour(decoded: rec.Decoded, participant: Participant) -> None:
-    colour = rec.main_colour(decoded)
-    assert np.all(np.abs(colour - np.array(participant.rgb)) <= COLOUR_TOLERANCE), (
-        f"video colour {colour.round()} is not {participant.account}'s {participant.rgb}"
-    )
+def assert_colour(decoded: media.Decoded, participant: Participant) -> None:
+    problems = media.colour_problems(media.main_colour(decoded).tolist(), participant.rgb, COLOUR_TOLERANCE)
+    assert not problems, f"{participant.account}'s video: " + "; ".join(problems)
 
 
-def assert_tones(decoded: rec.Decoded, present: set[float], what: str) -> None:
+def assert_tones(decoded: media.Decoded, present: set[float], what: str) -> None:
     # Skip the first second: the recorder may start before the first audio arrives.
-    samples = rec.segment(decoded, 1.0, decoded.audio_seconds)
-    levels = rec.tone_levels(samples, decoded.rate, TONES)
-    for tone in TONES:
-        if tone in present:
-            assert levels[tone] >= rec.TONE_PRESENT_DB, f"{what}: {tone} Hz missing; levels {levels}"
-        else:
-            assert levels[tone] <= rec.TONE_ABSENT_DB, f"{what}: {tone} Hz should be absent; levels {levels}"
+    samples = media.segment(decoded, 1.0, decoded.audio_seconds)
+    levels = media.tone_levels(samples, decoded.rate, TONES)
+    problems = media.tone_problems(levels, {tone: tone in present for tone in TONES})
+    assert not problems, f"{what}: " + "; ".join(problems) + f"; levels {levels}"

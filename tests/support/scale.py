@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from .server import REPO_ROOT, postgres_database, stop_process
+from recording.testing.server import postgres_database, stop_process
+from tests.support.paths import REPO_ROOT
 
 POSTGRES_URL = os.environ.get("NETCALL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("NETCALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .server import DaphneServer, ServerFactory
+from recording.testing.server import DaphneServer, ServerFactory
 
 API_KEY = "e2e-api-key-for-uploads"
 

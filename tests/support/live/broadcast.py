@@ -21,8 +21,8 @@ from channels.db import database_sync_to_async
 from recording.jobs.queue import jobs_run_pending
 from recording.live.services import RECORDER_ACCOUNT
 from recording.models.live import LiveFile, LiveSession
+from recording.testing.webhooks import CallbackReceiver
 from tests.support.live.client import LiveClient
-from tests.support.live.receiver import CallbackReceiver
 
 REPO = Path(__file__).resolve().parents[3]
 SESSION_SECONDS = 6.0  # how long the broadcast lasts: the recording's length, not a synchronisation wait

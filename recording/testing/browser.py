@@ -1,7 +1,9 @@
-"""Chromium processes with fake media, and a page wrapper with the probes the tests use."""
+"""Chromium processes with fake media, and `ParticipantPage`: one participant's page with the probes and
+SDK helpers tests use (what the `participant` fixture returns)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -13,7 +15,8 @@ from typing import Any
 
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, Playwright
 
-from .media import MediaFiles, Participant
+from .capture import MediaFiles, Participant, colour_rgb
+from .recorder import RecordingHandle
 
 SYSTEM_CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = (
@@ -40,7 +43,7 @@ ALWAYS_ALLOWED_CONSOLE = (re.compile(r"favicon\.ico"),)
 
 
 def chromium_executable() -> str | None:
-    """Debian's Chromium when installed (Playwright cannot download browsers here), else Playwright's."""
+    """The system's Chromium when installed (e.g. Debian's), else None: Playwright's own browser."""
     found = shutil.which("chromium") if not SYSTEM_CHROMIUM.exists() else str(SYSTEM_CHROMIUM)
     return found
 
@@ -115,6 +118,8 @@ class ParticipantPage:
     console: list[str] = field(default_factory=list)
     allowed_console: list[re.Pattern[str]] = field(default_factory=list)
     channel: str | None = None
+    sdk: str = "window.netcall"  # the JS expression of the page's SDK instance (`.netcall()`)
+    files_dir: Path | None = None  # where `.record()` writes finished files
 
     @property
     def account(self) -> str:
@@ -191,6 +196,77 @@ class ParticipantPage:
         """Reload the page (a fresh SDK instance joins again) and wait until it has joined."""
         self.page.reload()
         self.wait_ready()
+
+    # --- the kit's API (README "Testing your app with netcall") ------------------------------
+    def netcall(self, expr: str) -> Any:
+        """Evaluate the JS expression `expr` with `netcall` bound to the page's SDK instance and return
+        its (awaited) value, e.g. `alice.netcall("netcall.setMute('audio', true)")`."""
+        return self.page.evaluate(f"async () => {{ const netcall = {self.sdk}; return await ({expr}); }}")
+
+    def wait_for_member(self, account: str, timeout_ms: float = DEFAULT_TIMEOUT_MS) -> None:
+        """Wait until `account` is among the SDK's remote members."""
+        try:
+            self.page.wait_for_function(
+                f"(a) => {{ const nc = {self.sdk}; return !!nc && [...(nc.members ?? [])].includes(a); }}",
+                arg=account,
+                timeout=timeout_ms,
+            )
+        except Error as exc:
+            raise AssertionError(f"{self.account}: {account} never joined; members {self.members()}") from exc
+
+    def wait_for_remote_media(
+        self,
+        account: str,
+        *,
+        tone: float | None = None,
+        colour: str | tuple[int, int, int] | None = None,
+        timeout: float = MEDIA_TIMEOUT,
+    ) -> ProbeResult:
+        """Probe `account`'s stream as this page receives it until it carries `tone` (Hz) and `colour`
+        (by content: a fresh frame of that colour, that frequency in the sound); fail with the last probe."""
+        if tone is None and colour is None:
+            raise ValueError("give tone=, colour= or both")
+        rgb = None if colour is None else colour_rgb(colour)
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.probe(account)
+            if (rgb is None or result.colour_matches(rgb)) and (tone is None or result.tone_matches(tone)):
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{self.account} <- {account}: expected colour {rgb} (±{COLOUR_TOLERANCE:.0f}) and tone "
+                    f"{tone} Hz (±{TONE_TOLERANCE_HZ:.0f}) within {timeout:.0f} s; last probe: {result}"
+                )
+
+    def record(
+        self, target: str | None = None, *, kind: str = "mp4", save: str | list[str] = "none"
+    ) -> RecordingHandle:
+        """Start a recording in the page: `kind="mp4"` of `target` (default yourself) with startRecordMp4,
+        `kind="aac"` of the mix with startRecordAac; `save` as in the SDK ("none", "upload", ...)."""
+        if kind not in ("mp4", "aac"):
+            raise ValueError(f"kind must be 'mp4' or 'aac', not {kind!r}")
+        assert self.files_dir is not None, "this page has no directory for recorded files"
+        return RecordingHandle(self, kind, target, self.files_dir).start(save)
+
+    def save_blob(self, expr: str, name: str) -> Path:
+        """Write the Blob the page's JS expression `expr` evaluates to (e.g. a stop result's `blob` that an
+        embedding page was handed) under the test's directory as `name`; return its path."""
+        assert self.files_dir is not None, "this page has no directory for files"
+        data = self.page.evaluate(
+            f"""async () => {{
+                const blob = await ({expr});
+                const url = await new Promise((resolve, reject) => {{
+                    const reader = new FileReader();
+                    reader.onload = () => resolve(String(reader.result));
+                    reader.onerror = () => reject(reader.error);
+                    reader.readAsDataURL(blob);
+                }});
+                return url.slice(url.indexOf(';base64,') + 8);
+            }}"""
+        )
+        path = self.files_dir / name
+        path.write_bytes(base64.b64decode(data))
+        return path
 
     def leave_with_button(self) -> None:
         self.page.click("#leave")
@@ -326,13 +402,17 @@ class ParticipantPage:
         )
 
 
-def open_participant_page(browser: Browser, participant: Participant, base_url: str) -> ParticipantPage:
+def open_participant_page(
+    browser: Browser, participant: Participant, base_url: str, *, files_dir: Path | None = None
+) -> ParticipantPage:
     """A new context and page in `browser`, with probes injected and errors collected."""
     context = browser.new_context(viewport={"width": 800, "height": 600})
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     context.add_init_script(PROBE_JS)
     page = context.new_page()
-    wrapper = ParticipantPage(participant=participant, base_url=base_url, context=context, page=page)
+    wrapper = ParticipantPage(
+        participant=participant, base_url=base_url, context=context, page=page, files_dir=files_dir
+    )
     page.on("console", wrapper._on_console)
     page.on("pageerror", wrapper._on_pageerror)
     return wrapper

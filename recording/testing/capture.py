@@ -1,19 +1,34 @@
-"""Fake camera and microphone input for the end-to-end tests.
+"""Fake camera and microphone input for browser tests.
 
 Each participant's Chromium process reads its microphone from a WAV sine tone and its camera
 from a Y4M file of one solid colour, so a receiver can tell by content whose media it gets.
-The files are generated here, never committed.
+A sync source (`media="sync"`) instead beeps its tone and flashes white at the same instants every
+2 s (or with `sync_offset_ms` between them, to make a known A/V skew), over its colour. The files are
+generated here, never committed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .sync import write_sync_wav, write_sync_y4m
+
 RGB = tuple[int, int, int]
+COLOURS: dict[str, RGB] = {
+    "red": (255, 0, 0),
+    "green": (0, 255, 0),
+    "blue": (0, 0, 255),
+    "yellow": (255, 255, 0),
+    "magenta": (255, 0, 255),
+    "cyan": (0, 255, 255),
+    "grey": (128, 128, 128),
+    "black": (0, 0, 0),
+}
 
 AUDIO_RATE = 48_000
 AUDIO_SECONDS = 3
@@ -23,6 +38,17 @@ VIDEO_FPS = 15
 VIDEO_SECONDS = 2
 
 
+def colour_rgb(colour: str | RGB) -> RGB:
+    """`"red"` or `(255, 0, 0)` as an RGB triple."""
+    if isinstance(colour, str):
+        try:
+            return COLOURS[colour]
+        except KeyError:
+            raise ValueError(f"unknown colour {colour!r}; use one of {sorted(COLOURS)} or an (r, g, b)") from None
+    r, g, b = colour
+    return (int(r), int(g), int(b))
+
+
 @dataclass(frozen=True)
 class Participant:
     """Who joins, and what their fake microphone and camera send."""
@@ -30,10 +56,21 @@ class Participant:
     account: str
     tone_hz: int
     rgb: RGB
+    media: str = "tone"  # "tone": a steady tone and colour; "sync": beeps and flashes every 2 s
+    sync_offset_ms: int = 0  # sync source only: the beeps come this long after the flashes
+
+    def __post_init__(self) -> None:
+        if self.media not in ("tone", "sync"):
+            raise ValueError(f"media must be 'tone' or 'sync', not {self.media!r}")
 
     def with_account(self, account: str) -> Participant:
         """The same media under another account (e.g. a second page in the same browser)."""
-        return Participant(account=account, tone_hz=self.tone_hz, rgb=self.rgb)
+        return dataclasses.replace(self, account=account)
+
+    @property
+    def media_key(self) -> tuple[object, ...]:
+        """Participants with equal keys can share one Chromium process (same fake devices)."""
+        return (self.media, self.tone_hz, self.rgb, self.sync_offset_ms)
 
 
 RED: RGB = (255, 0, 0)
@@ -100,8 +137,16 @@ def write_solid_y4m(
 
 
 def media_files_for(participant: Participant, directory: Path) -> MediaFiles:
-    """Write (or reuse) the WAV and Y4M files for a participant's tone and colour."""
+    """Write (or reuse) the WAV and Y4M files for a participant's tone and colour (or sync source)."""
     directory.mkdir(parents=True, exist_ok=True)
+    if participant.media == "sync":
+        stem = "sync{}_{}ms_rgb{}-{}-{}".format(participant.tone_hz, participant.sync_offset_ms, *participant.rgb)
+        wav, y4m = directory / f"{stem}.wav", directory / f"{stem}.y4m"
+        if not wav.exists():
+            write_sync_wav(wav, participant.tone_hz, offset_ms=participant.sync_offset_ms)
+        if not y4m.exists():
+            write_sync_y4m(y4m, rgb_to_ycbcr(participant.rgb))
+        return MediaFiles(wav=wav, y4m=y4m)
     stem = "tone{}_rgb{}-{}-{}".format(participant.tone_hz, *participant.rgb)
     wav = directory / f"{stem}.wav"
     y4m = directory / f"{stem}.y4m"

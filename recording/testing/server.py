@@ -1,11 +1,16 @@
-"""A real server in a subprocess, started as `make run` starts it (`python -m netcall_site.serve`: uvicorn),
-for the end-to-end tests. The names `start_daphne` / `DaphneServer` are the ones the tests have always used;
-`start_daphne(..., server="daphne")` starts stock Daphne instead, for benchmarks that compare the two."""
+"""A real netcall in a subprocess, started as `make run` starts it (`python -m django migrate`, then
+`python -m netcall_site.serve`: uvicorn) from wherever `netcall_site` is imported from (a checkout, or the
+installed package), on a free port, with its own database, media and upload directories; or the netcall
+at `NETCALL_TEST_URL` (`external_server`). `start_server(..., server="daphne")` starts stock Daphne instead,
+for benchmarks that compare the two. `DaphneServer` / `start_daphne` are the names netcall's own suite
+has always used."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -16,10 +21,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 logger = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# Where `netcall_site` and `recording` are imported from: a checkout's root, or site-packages.
+NETCALL_ROOT = Path(__file__).resolve().parents[2]
+SETTINGS_MODULE = "netcall_site.settings"
+DEFAULT_GRANTS = ("publish", "record", "upload")
 TEST_SECRET_KEY = "netcall-e2e-test-secret-key-not-for-production-4f1c2a9b7d"
 BASE_ENV: dict[str, str] = {
     "NETCALL_SECRET_KEY": TEST_SECRET_KEY,
@@ -34,6 +43,10 @@ class ServerStartError(RuntimeError):
     pass
 
 
+class ServerAPIError(AssertionError):
+    """An HTTP API call of the test server answered with an error (its status and body in the message)."""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -41,10 +54,75 @@ def free_port() -> int:
 
 
 @dataclass
-class DaphneServer:
-    """A running server: `url` is the base URL without a trailing slash."""
+class NetcallAPI:
+    """A netcall reached over HTTP: `url` is the base URL without a trailing slash, `api_key` its
+    NETCALL_API_KEY. As is, a netcall this run did not start (`NETCALL_TEST_URL`): `stop()` does nothing."""
 
     url: str
+    api_key: str
+
+    # --- the HTTP API, as a customer's backend uses it ---------------------------------------
+    def api(self, method: str, path: str, body: Any = None, *, timeout: float = 30.0) -> Any:
+        """Call the backend HTTP API with the API key; the parsed JSON answer (None for an empty one)."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json"}
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            raise ServerAPIError(f"{method} {path}: HTTP {exc.code}: {exc.read()[:2000]!r}") from exc
+        return json.loads(raw) if raw else None
+
+    def token(self, account: str, channel: str, *, grants: Sequence[str] = DEFAULT_GRANTS, ttl: int = 3600) -> str:
+        """A join token for `account` in `channel` (`POST /api/tokens`, as your backend mints them)."""
+        answer = self.api(
+            "POST", "/api/tokens", {"account": account, "channel": channel, "grants": list(grants), "ttl": ttl}
+        )
+        return str(answer["token"])
+
+    def recordings(self, channel: str, **filters: str) -> list[dict[str, Any]]:
+        """The channel's recordings, newest first (`GET /api/recordings?channel=...`)."""
+        answer = self.api("GET", "/api/recordings?" + urlencode({"channel": channel, **filters}))
+        return list(answer["recordings"])
+
+    def wait_for_recordings(
+        self, channel: str, count: int = 1, *, status: str = "ready", timeout: float = 60.0
+    ) -> list[dict[str, Any]]:
+        """Poll `recordings(channel)` until `count` of them have `status`; fail naming what there was."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.recordings(channel)
+            done = [r for r in found if r.get("status") == status]
+            if len(done) >= count:
+                return done
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{channel}: expected {count} recording(s) {status!r} within {timeout:.0f} s; "
+                    f"found {[(r.get('id'), r.get('status')) for r in found]}"
+                )
+            time.sleep(0.2)  # polling interval, not a wait for a condition
+
+    def room_url(self, channel: str, account: str, *, type: str | None = None) -> str:
+        query = {"account": account}
+        if type is not None:
+            query["type"] = type
+        return f"{self.url}/room/{quote(channel, safe='')}/?{urlencode(query)}"
+
+    def log_size(self) -> int:
+        return 0
+
+    def log_text(self, *, since: int = 0) -> str:
+        return ""
+
+    def stop(self) -> None:
+        """Nothing to stop: this run did not start it."""
+
+
+@dataclass
+class NetcallServer(NetcallAPI):
+    """A netcall this run started (`start_server`), with its process, settings, database and log."""
+
     port: int
     env: dict[str, str]
     db_path: Path
@@ -52,6 +130,7 @@ class DaphneServer:
     process: subprocess.Popen[bytes] = field(repr=False)
     drop_database: Callable[[], None] | None = field(default=None, repr=False)
     server: str = "netcall"
+    media_root: Path | None = None
 
     def log_text(self, *, since: int = 0) -> str:
         """The server's stdout+stderr, from byte offset `since`."""
@@ -69,7 +148,7 @@ class DaphneServer:
             return 0
 
     def manage(self, *args: str, timeout: float = 60.0) -> str:
-        """Run `manage.py ARGS` with the server's environment (same database and secret)."""
+        """Run `django-admin ARGS` with the server's environment (same database and secret)."""
         return _manage(args, env=self.env, timeout=timeout)
 
     def mint_token(
@@ -86,14 +165,6 @@ class DaphneServer:
         if ttl is not None:
             args += ["--ttl", str(ttl)]
         return self.manage(*args).strip().splitlines()[-1].strip()
-
-    def room_url(self, channel: str, account: str, *, type: str | None = None) -> str:
-        from urllib.parse import quote, urlencode
-
-        query = {"account": account}
-        if type is not None:
-            query["type"] = type
-        return f"{self.url}/room/{quote(channel, safe='')}/?{urlencode(query)}"
 
     def wait_until_answering(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -115,9 +186,14 @@ class DaphneServer:
         self.wait_until_answering()
 
     def stop(self) -> None:
+        """Stop the server and drop its private database."""
         stop_process(self.process)
         if self.drop_database is not None:
             self.drop_database()
+            self.drop_database = None
+
+
+DaphneServer = NetcallServer  # the suite's old name
 
 
 def stop_process(process: subprocess.Popen[Any]) -> None:
@@ -133,8 +209,8 @@ def stop_process(process: subprocess.Popen[Any]) -> None:
 
 def _manage(args: Sequence[str], *, env: Mapping[str, str], timeout: float) -> str:
     result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO_ROOT,
+        [sys.executable, "-m", "django", *args],
+        cwd=NETCALL_ROOT,
         env=dict(env),
         capture_output=True,
         text=True,
@@ -143,15 +219,25 @@ def _manage(args: Sequence[str], *, env: Mapping[str, str], timeout: float) -> s
     )
     if result.returncode != 0:
         raise ServerStartError(
-            f"manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            f"django-admin {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
         )
     return result.stdout
 
 
-def _server_env(db_path: Path, extra_env: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+def _server_env(workdir: Path, extra_env: Mapping[str, str]) -> dict[str, str]:
+    """The environment minus what is this process's own, the test settings, and every path in `workdir`."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "NETCALL_TEST_URL")}
+    env.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
     env.update(BASE_ENV)
-    env["NETCALL_DB_PATH"] = str(db_path)
+    env["NETCALL_DB_PATH"] = str(workdir / "netcall.sqlite3")
+    env["NETCALL_API_KEY"] = secrets.token_urlsafe(24)
+    for name, sub in (
+        ("NETCALL_MEDIA_ROOT", "media"),
+        ("NETCALL_UPLOAD_STAGING_DIR", "uploads"),
+        ("NETCALL_LIVE_SPOOL_DIR", "live"),
+        ("NETCALL_STATIC_ROOT", "staticfiles"),
+    ):
+        env[name] = str(workdir / sub)
     env.update({k: str(v) for k, v in extra_env.items()})
     return env
 
@@ -206,23 +292,28 @@ def _launch(port: int, env: Mapping[str, str], log_path: Path, server: str = "ne
     with log_path.open("ab") as log:
         return subprocess.Popen(
             server_command(port, server),
-            cwd=REPO_ROOT,
+            cwd=NETCALL_ROOT,
             env=dict(env),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
 
 
-def start_daphne(workdir: Path, extra_env: Mapping[str, str] | None = None, *, server: str = "netcall") -> DaphneServer:
-    """Migrate a fresh SQLite database in `workdir`, start the server on a free port, wait for `GET /`."""
+def start_server(
+    workdir: Path, extra_env: Mapping[str, str] | None = None, *, server: str = "netcall"
+) -> NetcallServer:
+    """Migrate a fresh SQLite database in `workdir`, start the server on a free port, wait for `GET /`.
+
+    `extra_env`: settings (README "Settings"), e.g. `{"NETCALL_EMBED_ORIGINS": "http://127.0.0.1:3000"}`.
+    Under `DATABASE_URL=postgres://...` the server gets a fresh PostgreSQL database of its own."""
     workdir.mkdir(parents=True, exist_ok=True)
-    db_path = workdir / "netcall.sqlite3"
-    log_path = workdir / "daphne.log"
-    env = _server_env(db_path, extra_env or {})
+    log_path = workdir / "server.log"
+    env = _server_env(workdir, extra_env or {})
+    db_path = Path(env["NETCALL_DB_PATH"])
     drop_database = None if "DATABASE_URL" in (extra_env or {}) else _private_postgres_database(env)
     _manage(["migrate", "--noinput"], env=env, timeout=120)
     port = free_port()
-    started = DaphneServer(
+    started = NetcallServer(
         url=f"http://127.0.0.1:{port}",
         port=port,
         env=env,
@@ -231,11 +322,29 @@ def start_daphne(workdir: Path, extra_env: Mapping[str, str] | None = None, *, s
         process=_launch(port, env, log_path, server),
         drop_database=drop_database,
         server=server,
+        api_key=env["NETCALL_API_KEY"],
+        media_root=Path(env["NETCALL_MEDIA_ROOT"]),
     )
-    started.wait_until_answering()
-    logger.info("DaphneServer(%s) started (%s), log %s", started.url, server, log_path)
+    try:
+        started.wait_until_answering()
+    except BaseException:
+        started.stop()
+        raise
+    logger.info("NetcallServer(%s) started (%s), log %s", started.url, server, log_path)
     return started
 
 
+start_daphne = start_server  # the suite's old name
+
+
+def external_server(url: str, api_key: str) -> NetcallAPI:
+    """A netcall this run did not start (`NETCALL_TEST_URL`, `NETCALL_TEST_API_KEY`): tokens are minted and
+    recordings listed over its HTTP API; `stop()` leaves it running."""
+    url = url.rstrip("/")
+    if not _answers(url + "/"):
+        raise ServerStartError(f"NETCALL_TEST_URL={url} does not answer GET /")
+    return NetcallAPI(url=url, api_key=api_key)
+
+
 # A fixture that starts (or reuses) a server with extra environment variables (tests/e2e/conftest.py).
-ServerFactory = Callable[..., "DaphneServer"]
+ServerFactory = Callable[..., NetcallServer]
