@@ -152,7 +152,9 @@ def h264_info(data: bytes) -> FrameInfo:
         width, height = h264_sps_size(sps)
     except (IndexError, ValueError):
         return FrameInfo(keyframe=True)
-    return FrameInfo(keyframe=True, width=width, height=height, parameter_sets=b"\x00\x00\x00\x01".join([b"", sps, pps]))
+    return FrameInfo(
+        keyframe=True, width=width, height=height, parameter_sets=b"\x00\x00\x00\x01".join([b"", sps, pps])
+    )
 
 
 def frame_info(codec: str, data: bytes) -> FrameInfo:

@@ -16,6 +16,7 @@ report, which maps the stream's RTP timestamps to the sender's wall clock (`send
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -119,10 +120,8 @@ class ReceiverTap:
         """Thread-safe; sent on the receiver's event loop, to every SSRC it currently receives."""
         self._last_request = time.monotonic()
         self.keyframe_requests += 1
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the session is over
             asyncio.run_coroutine_threadsafe(self._send_pli(), self._loop)
-        except RuntimeError:  # the loop is closed: the session is over
-            pass
 
     async def _send_pli(self) -> None:
         try:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.container
@@ -95,7 +96,7 @@ def _muxing_stream(container: av.container.OutputContainer, frame: EncodedFrame)
         stream = container.add_stream_from_template(template, opaque=True)
     finally:
         scratch.close()
-    context = stream.codec_context
+    context: Any = stream.codec_context  # audio or video, by the template
     if frame.kind == "audio":
         context.extradata = opus_head()
         context.sample_rate = frame.clock_rate
