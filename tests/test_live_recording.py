@@ -166,7 +166,11 @@ async def callback_delivered_once(receiver: CallbackReceiver, session: LiveSessi
         assert hashlib.sha256(body).hexdigest() == entry["sha256"]
         assert entry["duration"] > 0 and entry["status"] == "ready" and "reason" not in entry
         if entry["kind"] == "composite":
-            assert (entry["mimeType"].split(";")[0], entry["videoCodec"], entry["audioCodec"]) == ("video/mp4", "h264", "aac")
+            assert (entry["mimeType"].split(";")[0], entry["videoCodec"], entry["audioCodec"]) == (
+                "video/mp4",
+                "h264",
+                "aac",
+            )
         else:
             assert entry["container"] == "webm" and entry["mimeType"].startswith(f"{entry['kind']}/webm")
             assert entry["videoCodec" if entry["kind"] == "video" else "audioCodec"] in ("vp8", "opus")

@@ -28,7 +28,11 @@ from recording.media.mixer import RATE, AudioMixer
 
 logger = logging.getLogger(__name__)
 
-VIDEO_FRAGMENT_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
+VIDEO_FRAGMENT_OPTIONS = {
+    "movflags": "frag_keyframe+empty_moov+default_base_moof",
+    "frag_duration": "1000000",  # a fragment at least every second: a crash loses at most about that
+    "flush_packets": "1",
+}
 
 
 def x264_options(*, preset: str, fps: int) -> dict[str, str]:
