@@ -150,12 +150,13 @@ class CompositeEncoder:
                     self.skipped += late
                     index += late
                 began = time.thread_time()
-                frame = self.compositor.render()
+                now = start + index / fps  # the instant this frame and its audio stand for
+                frame = self.compositor.render(now + 0.5 / fps)  # the frame nearest this instant
                 frame.pts, frame.time_base = index, Fraction(1, fps)
                 self._emit(self.video.encode(frame), "video")
                 wanted = round((index + 1) * RATE / fps) - samples
                 if wanted > 0:
-                    pcm = self.mixer.pull(wanted)
+                    pcm = self.mixer.pull(wanted, now)
                     sound = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
                     sound.sample_rate = RATE
                     sound.pts, sound.time_base = samples, Fraction(1, RATE)

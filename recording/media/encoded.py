@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 KEYFRAME_TIMEOUT = 4.0
 PLI_INTERVAL = 0.5
+REPORTS_KEPT = 64  # about a minute of a sender's RTCP sender reports
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
 # codec names of RTP (RTCRtpCodecParameters.mimeType) to FFmpeg's
 CODEC_NAMES = {"video/vp8": "vp8", "video/vp9": "vp9", "video/h264": "h264", "audio/opus": "opus"}
@@ -69,7 +71,10 @@ class ReceiverTap:
         self.sink = sink
         self.decoding = True
         self._loop = loop
-        self._report: tuple[float, int] | None = None  # (sender's Unix time, absolute RTP timestamp)
+        # the latest sender reports: (sender's Unix time, absolute RTP timestamp)
+        self._reports: deque[tuple[float, int]] = deque(maxlen=REPORTS_KEPT)
+        self._base: tuple[int, int, float] | None = None  # (reports seen, clock rate, Unix time of RTP 0)
+        self._seen = 0
         self._last_keyframe: float | None = None
         self._last_request = 0.0
         self.keyframe_requests = 0
@@ -88,22 +93,33 @@ class ReceiverTap:
             if current is not None and isinstance(packet, RtcpSrPacket):
                 info = packet.sender_info
                 unix = (info.ntp_timestamp >> 32) - NTP_UNIX_OFFSET + (info.ntp_timestamp & 0xFFFFFFFF) / 2**32
-                current._report = (unix, info.rtp_timestamp)
+                current._reports.append((unix, info.rtp_timestamp))
+                current._seen += 1
             await original(packet)
 
         self.receiver._handle_rtcp_packet = handle  # type: ignore[method-assign]
 
     def sender_time(self, timestamp: int, clock_rate: int) -> float | None:
-        """The sender's wall-clock time of a frame's (mapped) RTP timestamp, once a sender report came."""
-        report = self._report
+        """The sender's wall-clock time of a frame's (mapped) RTP timestamp, once a sender report came.
+
+        Of the last REPORTS_KEPT reports, the one that puts RTP 0 earliest wins: a sender that stamps its
+        report with the time it sends a packet rather than when it was captured (aiortc does) is late by
+        its backlog when busy, never early; Chromium's reports agree to the millisecond anyway."""
         mapper = getattr(self.receiver, "_RTCRtpReceiver__timestamp_mapper", None)
         origin = getattr(mapper, "_origin", None)
-        if report is None or origin is None:
+        if not self._reports or origin is None:
             return None
-        unix, rtp = report
-        reported = (rtp - origin) % 2**32  # the report's timestamp on the mapped scale (assumes < 2**31 apart)
-        delta = (timestamp - reported + 2**31) % 2**32 - 2**31
-        return unix + delta / clock_rate
+        base = self._base
+        if base is None or base[0] != self._seen or base[1] != clock_rate:
+            starts = []
+            for unix, rtp in list(self._reports):
+                reported = (rtp - origin) % 2**32  # the report's timestamp on the mapped scale
+                starts.append(unix - reported / clock_rate)
+            base = (self._seen, clock_rate, min(starts))
+            self._base = base
+        # (mapped timestamps pass 2**32 only after 13 h at 90 kHz: sessions end long before, at
+        # NETCALL_LIVE_MAX_SECONDS)
+        return base[2] + timestamp / clock_rate
 
     # --- keyframes -----------------------------------------------------------------------------------
     def saw_frame(self, keyframe: bool) -> None:

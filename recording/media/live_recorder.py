@@ -330,10 +330,12 @@ class LiveRecorder:
         def on_track(track: MediaStreamTrack) -> None:
             # The track's receiver starts decoding once connected: tapped now, its frames are also written
             # as received (and it is asked for a keyframe to start each video file on).
+            tap = None
             for transceiver in pc.getTransceivers():
                 if transceiver.receiver.track is track:
-                    peer.taps.append(tap_receiver(transceiver.receiver, to_file, loop=asyncio.get_running_loop()))
-            peer.tasks.append(asyncio.ensure_future(self._consume(account, track)))
+                    tap = tap_receiver(transceiver.receiver, to_file, loop=asyncio.get_running_loop())
+                    peer.taps.append(tap)
+            peer.tasks.append(asyncio.ensure_future(self._consume(account, track, tap)))
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -351,7 +353,7 @@ class LiveRecorder:
             task.cancel()
         await peer.pc.close()
 
-    async def _consume(self, account: str, track: MediaStreamTrack) -> None:
+    async def _consume(self, account: str, track: MediaStreamTrack, tap: ReceiverTap | None) -> None:
         resampler = new_resampler()
         pipeline = self.pipeline
         assert pipeline is not None
@@ -363,10 +365,14 @@ class LiveRecorder:
             if not self._media_started:
                 self._media_started = True
                 self._spawn(database_sync_to_async(live.live_mark_started)(session_id=self.session_id))
+            sender_time = None
+            if tap is not None and frame.pts is not None and frame.time_base is not None:
+                # the frame's RTP timestamp on the sender's clock: the composite lines audio and video up by it
+                sender_time = tap.sender_time(int(frame.pts), int(frame.time_base.denominator))
             if track.kind == "video":
-                pipeline.video_frame(account, frame)  # type: ignore[arg-type]
+                pipeline.video_frame(account, frame, sender_time)  # type: ignore[arg-type]
             else:
-                pipeline.audio_samples(account, to_mono_s16(resampler, frame))  # type: ignore[arg-type]
+                pipeline.audio_samples(account, to_mono_s16(resampler, frame), sender_time)  # type: ignore[arg-type]
 
     async def _send_signal(self, account: str, data: dict[str, Any]) -> None:
         target = await database_sync_to_async(rooms.member_channel)(room_id=self.room_id, account=account)

@@ -203,8 +203,10 @@ class MemberFile:
         self.frames += 1
         segment = self.segments[-1]
         segment.frames += 1
-        if segment.sender_start is None and frame.sender_time is not None:
-            segment.sender_start = frame.sender_time - pts / frame.clock_rate
+        if frame.sender_time is not None:
+            # the earliest view wins (see ReceiverTap.sender_time: a busy sender's reports come late)
+            start = frame.sender_time - pts / frame.clock_rate
+            segment.sender_start = start if segment.sender_start is None else min(segment.sender_start, start)
 
     def _start_segment(self, frame: EncodedFrame) -> None:
         self._finish()

@@ -62,8 +62,10 @@ class LivePipeline:
         self._on_push_state = on_push_state
         self._on_file_error = on_file_error
         self._name = name
-        self.compositor = Compositor(config.composite.width, config.composite.height)
         self.mixer = AudioMixer()
+        self.compositor = Compositor(
+            config.composite.width, config.composite.height, playout_offset=self.mixer.playout_offset
+        )
         self._lock = threading.Lock()
         self._files: dict[tuple[str, str], MemberFile] = {}
         self._encoder: CompositeEncoder | None = None
@@ -75,15 +77,16 @@ class LivePipeline:
     def set_layout(self, host: str | None, cohosts: list[str]) -> None:
         self.compositor.set_layout(host, cohosts)
 
-    def video_frame(self, account: str, frame: av.VideoFrame) -> None:
-        """A decoded frame of a broadcaster, for the composite."""
+    def video_frame(self, account: str, frame: av.VideoFrame, sender_time: float | None = None) -> None:
+        """A decoded frame of a broadcaster, for the composite; `sender_time` (the sender's clock, from its
+        RTCP sender reports) lines it up with the same member's audio."""
         self._ensure_started()
-        self.compositor.set_frame(account, frame)
+        self.compositor.set_frame(account, frame, sender_time)
 
-    def audio_samples(self, account: str, samples: np.ndarray) -> None:
+    def audio_samples(self, account: str, samples: np.ndarray, sender_time: float | None = None) -> None:
         """Mono 48 kHz int16 samples of one broadcaster (see mixer.to_mono_s16), for the composite."""
         self._ensure_started()
-        self.mixer.push(account, samples)
+        self.mixer.push(account, samples, sender_time)
 
     def encoded_frame(self, account: str, frame: EncodedFrame) -> None:
         """An encoded frame as the browser sent it, for the member's file (any thread)."""

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from channels.testing import WebsocketCommunicator
 
 from netcall_site.asgi import application
@@ -80,14 +80,21 @@ class LiveClient:
         return await self.request("join", **body)
 
     async def publish_to_recorder(
-        self, *, rgb: tuple[int, int, int], hz: float, timeout: float = 20, video_codec: str | None = None
+        self,
+        *,
+        rgb: tuple[int, int, int] = (0, 0, 0),
+        hz: float = 0,
+        timeout: float = 20,
+        video_codec: str | None = None,
+        tracks: tuple[MediaStreamTrack, MediaStreamTrack] | None = None,
     ) -> None:
         """Offer our colour and tone to #recorder (`video_codec`, e.g. "video/H264", the only one offered)
         and wait until the connection is up."""
         pc = RTCPeerConnection()
         self.pc = pc
-        video = pc.addTrack(ColourTrack(rgb))
-        pc.addTrack(ToneTrack(hz))
+        video_track, audio_track = tracks if tracks is not None else (ColourTrack(rgb), ToneTrack(hz))
+        video = pc.addTrack(video_track)
+        pc.addTrack(audio_track)
         if video_codec is not None:
             capabilities = RTCRtpSender.getCapabilities("video")
             assert capabilities is not None
