@@ -64,7 +64,7 @@ def main(session_id: str) -> None:
             samples += 960
         if frames < now * 15:
             pipeline.video_frame("alice", frame)
-            for encoded in source.video():
+            for encoded in source.video(now):  # timed by the clock, as a browser stamps its frames
                 pipeline.encoded_frame("alice", encoded)  # type: ignore[arg-type]
             frames += 1
         if int(now) > reported:

@@ -167,11 +167,12 @@ class EncodedSource:
         self._hz = hz
         self.frames = self.samples = 0
 
-    def video(self) -> list[object]:
+    def video(self, at: float | None = None) -> list[object]:
+        """The next frame, captured `at` seconds after the start (by default: at 15 fps)."""
         from recording.media.encoded import EncodedFrame
 
         frame = self._image.reformat()
-        frame.pts = self.frames * VIDEO_CLOCK // 15
+        frame.pts = self.frames * VIDEO_CLOCK // 15 if at is None else int(at * VIDEO_CLOCK)
         self.frames += 1
         out = []
         for packet in self._video.encode(frame):
