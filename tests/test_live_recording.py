@@ -89,12 +89,15 @@ async def test_host_and_cohost_are_pushed_recorded_and_called_back(
             assert colour_share(image, RED) > 0.3 and colour_share(image, BLUE) > 0.03
             assert has_tone(decoded.audio, HOST_HZ) and has_tone(decoded.audio, COHOST_HZ)
         elif track == "video":
-            assert decoded.codecs == {"video": "h264"}
+            # as the browser sent it: the negotiated VP8 in WebM, never re-encoded (no x264 of ours inside)
+            assert decoded.codecs == {"video": "vp8"} and recording.container == "webm"
+            assert b"x264" not in (media / recording.file.name).read_bytes()
+            assert live_file.codec == "vp8" and recording.mime_type.startswith("video/webm")
             mine, other = (RED, BLUE) if account == "alice" else (BLUE, RED)
             image = decoded.video_frames[len(decoded.video_frames) // 2]
             assert colour_share(image, mine) > 0.9 and colour_share(image, other) == 0
         else:
-            assert decoded.codecs == {"audio": "aac"}
+            assert decoded.codecs == {"audio": "opus"} and recording.container == "webm"
             mine_hz, other_hz = (HOST_HZ, COHOST_HZ) if account == "alice" else (COHOST_HZ, HOST_HZ)
             assert has_tone(decoded.audio, mine_hz) and not has_tone(decoded.audio, other_hz, threshold=0.05)
 
@@ -161,4 +164,14 @@ async def callback_delivered_once(receiver: CallbackReceiver, session: LiveSessi
         body = b"".join([chunk async for chunk in response.streaming_content])  # type: ignore[attr-defined]
         assert len(body) == entry["size"]
         assert hashlib.sha256(body).hexdigest() == entry["sha256"]
-        assert entry["mimeType"] in ("video/mp4", "audio/mp4") and entry["duration"] > 0
+        assert entry["duration"] > 0 and entry["status"] == "ready" and "reason" not in entry
+        if entry["kind"] == "composite":
+            assert (entry["mimeType"].split(";")[0], entry["videoCodec"], entry["audioCodec"]) == (
+                "video/mp4",
+                "h264",
+                "aac",
+            )
+        else:
+            assert entry["container"] == "webm" and entry["mimeType"].startswith(f"{entry['kind']}/webm")
+            assert entry["videoCodec" if entry["kind"] == "video" else "audioCodec"] in ("vp8", "opus")
+            assert entry["senderStart"] is not None  # aligned on the sender's clock by its RTCP reports

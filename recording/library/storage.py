@@ -219,7 +219,7 @@ def download_grant(signed: str, *, now: float | None = None) -> DownloadGrant:
 
 # --- live sessions: the crash-safe files the server recorder writes while a session runs --------------
 
-_SPOOL_NAME = re.compile(r"^[0-9a-f]{32}/[0-9a-f]{32}\.(mp4|m4a)$")
+_SPOOL_NAME = re.compile(r"^[0-9a-f]{32}/[0-9a-f]{32}\.(mp4|m4a|webm|mkv)$")
 
 
 def live_spool_name(session_id: uuid.UUID | str, recording_id: uuid.UUID | str, extension: str) -> str:

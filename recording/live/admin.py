@@ -15,7 +15,18 @@ class LiveFileInline(admin.TabularInline):
     model = LiveFile
     extra = 0
     can_delete = False
-    readonly_fields = ["track", "account", "recording", "started_at", "ended_at"]
+    readonly_fields = [
+        "track",
+        "account",
+        "segment",
+        "codec",
+        "recording",
+        "reason",
+        "detail",
+        "sender_start",
+        "started_at",
+        "ended_at",
+    ]
     exclude = ["spool_name"]
 
 

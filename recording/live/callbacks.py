@@ -57,30 +57,53 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _file_entry(live_file: LiveFile, *, ttl: int, expires: datetime) -> dict[str, Any]:
+    """A file that can be downloaded, or one that is missing or failed with `status` and `reason`."""
+    recording = live_file.recording
+    entry: dict[str, Any] = {
+        "kind": FILE_KINDS[live_file.track],
+        "account": live_file.account or None,
+        "segment": live_file.segment,
+    }
+    if live_file.reason:
+        entry.update(reason=live_file.reason, reasonDetail=live_file.detail)
+    if recording is None:
+        return {**entry, "status": "missing"}
+    if recording.status not in Recording.PLAYABLE_STATUSES or not recording.file:
+        reason = live_file.reason or "finish_failed"
+        return {
+            **entry,
+            "id": str(recording.pk),
+            "status": "failed",
+            "reason": reason,
+            "reasonDetail": live_file.detail or recording.failure_reason[:200],
+        }
+    return {
+        **entry,
+        "id": str(recording.pk),
+        "mimeType": recording.mime_type,
+        "container": recording.container,
+        "videoCodec": recording.video_codec or None,
+        "audioCodec": recording.audio_codec or None,
+        "size": recording.size,
+        "duration": recording.duration,
+        "sha256": recording.sha256,
+        "status": recording.status,
+        "startedAt": _iso(live_file.started_at),
+        "senderStart": live_file.sender_start,
+        "url": storage.absolute_url(storage.download_url(recording.pk, ttl=ttl)),
+        "urlExpiresAt": expires.isoformat(),
+    }
+
+
 def live_payload(session: LiveSession, *, event_id: str) -> dict[str, Any]:
-    """The callback body of a finished live session: every kept file with a signed download URL."""
+    """The callback body of a finished live session: every kept file with a signed download URL, and an
+    entry with `status` and `reason` for every file it should have and has not (docs/live.md)."""
     ttl = settings.NETCALL_CALLBACK_URL_TTL
     expires = timezone.now() + timedelta(seconds=ttl)
     files = []
     for live_file in session.files.select_related("recording").order_by("started_at", "id"):
-        recording = live_file.recording
-        if recording.status not in Recording.PLAYABLE_STATUSES or not recording.file:
-            continue
-        files.append(
-            {
-                "id": str(recording.pk),
-                "kind": FILE_KINDS[live_file.track],
-                "account": live_file.account or None,
-                "mimeType": recording.mime_type,
-                "size": recording.size,
-                "duration": recording.duration,
-                "sha256": recording.sha256,
-                "status": recording.status,
-                "startedAt": _iso(live_file.started_at),
-                "url": storage.absolute_url(storage.download_url(recording.pk, ttl=ttl)),
-                "urlExpiresAt": expires.isoformat(),
-            }
-        )
+        files.append(_file_entry(live_file, ttl=ttl, expires=expires))
     return {
         "id": event_id,
         "type": CallbackDelivery.EVENT_LIVE_RECORDED,

@@ -28,6 +28,8 @@ from recording.models.live import LiveFile, LiveSession
 logger = logging.getLogger(__name__)
 
 FINISH_JOB = "live.finish"
+TRANSCODE_JOB = "recording.transcode"  # recording/library/finishing.py's job (a sibling module: not imported)
+REMUX_FORMATS = {"mp4": "mp4", "m4a": "mp4", "webm": "webm", "mkv": "matroska"}
 
 
 def live_finish_enqueue(*, session_id: str, partial: bool) -> None:
@@ -44,20 +46,23 @@ def _fail(recording: Recording, reason: str) -> None:
 def live_file_finish(live_file: LiveFile, *, partial: bool) -> None:
     """One spool file into the library; safe to run again (a finished recording is left alone)."""
     recording = live_file.recording
+    if recording is None:
+        return  # an expected file that was never written: the row only carries its reason
     if recording.status in (Recording.Status.READY, Recording.Status.PARTIAL, Recording.Status.FAILED):
         return
     spool = storage.live_spool_path(live_file.spool_name)
     if not spool.exists() or spool.stat().st_size == 0:
         _fail(recording, "nothing was recorded")
         return
-    extension, _ = LiveFile.track_container(live_file.track)
+    extension = spool.suffix.lstrip(".") or "mp4"
     with tempfile.TemporaryDirectory(prefix="netcall-live-") as directory:
         target = Path(directory) / f"final.{extension}"
         try:
-            finishing.media_remux(spool, target, format_name="mp4")
+            finishing.media_remux(spool, target, format_name=REMUX_FORMATS.get(extension, "mp4"))
             info = finishing.media_inspect(target, claimed_type=recording.mime_type)
         except (finishing.MediaError, OSError) as exc:
             _fail(recording, str(exc))
+            LiveFile.objects.filter(pk=live_file.pk, reason="").update(reason="finish_failed", detail=str(exc)[:200])
             return
         digest, size = file_sha256(target), target.stat().st_size
         saved = storage.storage_save_local(storage.recording_file_name(recording.pk, "original", extension), target)
@@ -74,6 +79,9 @@ def live_file_finish(live_file: LiveFile, *, partial: bool) -> None:
         finished_at=timezone.now(),
     )
     storage.live_spool_remove(live_file.spool_name)
+    if recording.transcode_requested and status == Recording.Status.READY:
+        # H.264/AAC renditions are made here, by the durable transcode job, never in the live path
+        job_enqueue(TRANSCODE_JOB, {"recording": str(recording.pk), "sha256": digest})
     logger.info(
         "Recording(%s) %s: %s of %s, %.1f s",
         recording.pk,
@@ -90,7 +98,7 @@ def live_finish(payload: dict[str, Any]) -> None:
     if session is None:
         return
     partial = bool(payload.get("partial"))
-    for live_file in session.files.select_related("recording"):
+    for live_file in session.files.select_related("recording").exclude(recording=None):
         live_file_finish(live_file, partial=partial)
     LiveSession.objects.filter(pk=session.pk, status=LiveSession.Status.FINISHING).update(
         status=LiveSession.Status.ENDED

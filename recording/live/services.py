@@ -258,11 +258,20 @@ def live_set_push_state(*, session_id: str, state: str, error: str = "") -> None
 
 
 def live_file_open(
-    *, session_id: str, recording_id: str, track: str, account: str, spool_name: str, started_at: datetime
+    *,
+    session_id: str,
+    recording_id: str,
+    track: str,
+    account: str,
+    spool_name: str,
+    started_at: datetime,
+    container: str,
+    mime_type: str,
+    codec: str = "",
+    segment: int = 0,
 ) -> LiveFile:
     """Register a file the recorder started writing, so that a crash leaves it findable."""
     session = LiveSession.objects.get(pk=session_id)
-    container, mime = LiveFile.track_container(track)
     with transaction.atomic():
         recording = Recording.objects.create(
             id=recording_id,
@@ -271,18 +280,64 @@ def live_file_open(
             recorder="",
             kind=Recording.Kind.SERVER,
             status=Recording.Status.RECORDING,
-            mime_type=mime,
+            mime_type=mime_type,
             container=container,
             created_at=started_at,
+            transcode_requested=settings.NETCALL_TRANSCODE and track != LiveFile.Track.COMPOSITE,
         )
         return LiveFile.objects.create(
             session=session,
             recording=recording,
             track=track,
             account=account,
+            segment=segment,
+            codec=codec,
             spool_name=spool_name,
             started_at=started_at,
         )
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What the recorder knows at the end about one expected member track (see live_files_account)."""
+
+    track: str
+    account: str
+    reason: str = ""  # "" when the file is complete
+    detail: str = ""
+    sender_starts: tuple[float | None, ...] = ()  # per segment, in order
+
+
+def live_files_account(*, session_id: str, outcomes: list[FileOutcome]) -> None:
+    """At the end of a session: a reason on each file that ended early, a row with the reason for each
+    expected file that was never written, each segment's start on the sender's clock."""
+    session = LiveSession.objects.get(pk=session_id)
+    for outcome in outcomes:
+        files = list(session.files.filter(track=outcome.track, account=outcome.account).order_by("segment"))
+        if not files:
+            LiveFile.objects.get_or_create(
+                session=session,
+                track=outcome.track,
+                account=outcome.account,
+                segment=0,
+                defaults={"reason": outcome.reason[:32], "detail": outcome.detail[:200], "spool_name": ""},
+            )
+            continue
+        for index, live_file in enumerate(files):
+            fields: dict[str, Any] = {}
+            if index < len(outcome.sender_starts) and outcome.sender_starts[index] is not None:
+                fields["sender_start"] = outcome.sender_starts[index]
+            if outcome.reason and index == len(files) - 1 and not live_file.reason:
+                fields.update(reason=outcome.reason[:32], detail=outcome.detail[:200])
+            if fields:
+                LiveFile.objects.filter(pk=live_file.pk).update(**fields)
+
+
+def live_file_failed(*, session_id: str, track: str, account: str, reason: str, detail: str) -> None:
+    """A file's writer failed mid-session: its last segment keeps what was written, with the reason."""
+    last = LiveFile.objects.filter(session__pk=session_id, track=track, account=account).order_by("-segment").first()
+    if last is not None:
+        LiveFile.objects.filter(pk=last.pk).update(reason=reason[:32], detail=detail[:200])
 
 
 def live_end(*, session_id: str, reason: str, ended_at: datetime | None = None) -> Departure | None:

@@ -1,10 +1,19 @@
-"""The live picture: each broadcaster's latest frame, scaled into its tile of one YUV 4:2:0 canvas."""
+"""The live picture: each broadcaster's latest frame, scaled into its tile of one YUV 4:2:0 canvas.
+
+Lip sync: a frame given with its sender time (RTCP sender reports, encoded.py) waits until the same
+member's voice plays that instant in the mix (`playout_offset`, mixer.py: the mix is late by its jitter
+buffers), so both leave the composite, its recording and the RTMP push as they left the sender. A frame
+without one (no sender report yet, no voice) shows at once, as does one that is already late.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import av
 import numpy as np
@@ -15,6 +24,8 @@ from recording.media.layout import Rect, layout_tiles
 logger = logging.getLogger(__name__)
 
 BLACK_Y, BLACK_UV = 16, 128
+MAX_WAITING = 45  # frames held for lip sync (3 s at 15 fps); past that the oldest shows at once
+PlayoutOffset = Callable[[str], float | None]
 
 
 @dataclass
@@ -25,6 +36,7 @@ class _Source:
     # Its own scaler: a frame is also being encoded by another thread (its member file), and two threads
     # must never share one swscale context (PyAV caches one per frame: that deadlocks).
     reformatter: VideoReformatter | None = None
+    waiting: deque[tuple[float, av.VideoFrame]] = field(default_factory=deque)  # (sender time, frame)
 
 
 @dataclass
@@ -37,8 +49,9 @@ class _Scaled:
 class Compositor:
     """Thread-safe: the asyncio side calls `set_frame`/`set_layout`, the encoder thread calls `render`."""
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, *, playout_offset: PlayoutOffset | None = None) -> None:
         self.width, self.height = width // 2 * 2, height // 2 * 2
+        self._playout_offset = playout_offset
         self._lock = threading.Lock()
         self._sources: dict[str, _Source] = {}
         self._tiles: dict[str, Rect] = {}
@@ -51,11 +64,29 @@ class Compositor:
                 logger.info("Compositor layout: %s", {a: (r.x, r.y, r.width, r.height) for a, r in tiles.items()})
             self._tiles = tiles
 
-    def set_frame(self, account: str, frame: av.VideoFrame) -> None:
+    def set_frame(self, account: str, frame: av.VideoFrame, sender_time: float | None = None) -> None:
         with self._lock:
             source = self._sources.setdefault(account, _Source())
+            if sender_time is not None and self._playout_offset is not None:
+                source.waiting.append((sender_time, frame))
+                while len(source.waiting) > MAX_WAITING:
+                    source.frame = source.waiting.popleft()[1]
+                    source.version += 1
+                return
+            source.waiting.clear()
             source.frame = frame
             source.version += 1
+
+    def _release(self, now: float) -> None:
+        """Under the lock: the frames whose instant the mix plays now become the shown ones."""
+        assert self._playout_offset is not None
+        for account, source in self._sources.items():
+            if not source.waiting:
+                continue
+            offset = self._playout_offset(account)
+            while source.waiting and (offset is None or source.waiting[0][0] + offset <= now):
+                source.frame = source.waiting.popleft()[1]
+                source.version += 1
 
     def set_visible(self, account: str, visible: bool) -> None:
         """A broadcaster who turned the camera off shows as a black tile, not a frozen picture."""
@@ -67,8 +98,11 @@ class Compositor:
             self._sources.pop(account, None)
             self._scaled.pop(account, None)
 
-    def render(self) -> av.VideoFrame:
+    def render(self, now: float | None = None) -> av.VideoFrame:
+        """The picture at `now` (the encoder's clock, time.monotonic())."""
         with self._lock:
+            if self._playout_offset is not None:
+                self._release(time.monotonic() if now is None else now)
             tiles = dict(self._tiles)
             sources = {a: (s.frame, s.version, s.visible) for a, s in self._sources.items()}
             scalers = {a: s.reformatter for a, s in self._sources.items()}

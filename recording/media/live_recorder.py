@@ -3,9 +3,12 @@
 It joins nothing itself: the host's join created its member row, whose channel_name is this session's
 channel. It listens there for the room's events (it is in the room's group) and for the signals live
 members send it; it answers their offers (it is always the polite, answering side and sends no media),
-feeds their decoded audio and video into a LivePipeline, reports the push state to the host, keeps its
-member and session alive with heartbeats, and ends when the host leaves, the channel has no
-broadcaster left, the maximum duration passes, or the session is taken from it.
+feeds their decoded audio and video into a LivePipeline for the composite and their encoded frames, as
+the browser sent them, into the member files (encoded.py taps exactly this recorder's receivers), reports
+the push state and any file that failed to the host, keeps its member and session alive with heartbeats,
+and ends when the host leaves, the channel has no broadcaster left, the maximum duration passes, or the
+session is taken from it. At the end it accounts for every file it expected: each host's and co-host's
+track that was announced gets its files or a row saying why there are none (or why they end early).
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ from recording.library import storage
 from recording.live import jobs as live_jobs
 from recording.live import services as live
 from recording.media.composite import CompositeConfig
+from recording.media.encoded import ReceiverTap, tap_receiver
+from recording.media.memberfile import FileSpec
 from recording.media.mixer import new_resampler, to_mono_s16
 from recording.media.pipeline import LivePipeline, PipelineConfig
 from recording.media.rtmp import PushState
 from recording.models import Member
-from recording.models.live import LiveFile, LiveSession
+from recording.models.live import LiveSession
 from recording.names import is_server_account, room_group_name
 from recording.signalling import protocol, rooms
 
@@ -64,6 +69,7 @@ class _Peer:
     session: str
     pc: RTCPeerConnection
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    taps: list[ReceiverTap] = field(default_factory=list)
 
 
 def _ice_servers() -> list[RTCIceServer]:
@@ -104,6 +110,9 @@ class LiveRecorder:
         self._pending: set[asyncio.Task[Any]] = set()
         self._media_started = False
         self.pipeline: LivePipeline | None = None
+        self.expected: dict[str, set[str]] = {}  # account -> the tracks it announced while a broadcaster
+        self.peered: set[str] = set()  # accounts that ever opened a peer connection to us
+        self.left_at: dict[str, float] = {}  # account -> when it left (time.monotonic()), while gone
 
     def __repr__(self) -> str:
         return f"LiveRecorder({self.session_id[:8]})"
@@ -135,13 +144,15 @@ class LiveRecorder:
         await self.layer.group_add(self.group, self.channel)
         for member in await database_sync_to_async(live.live_members)(room_id=self.room_id):
             if not is_server_account(member.account):
-                self.people[member.account] = _Person(
-                    member.session, member.role, member.audio, member.video, member.joined_at.isoformat()
+                self._set_person(
+                    member.account,
+                    _Person(member.session, member.role, member.audio, member.video, member.joined_at.isoformat()),
                 )
         self.pipeline = LivePipeline(
             pipeline_config(rtmp_url=session.rtmp_url, record=session.record),
             open_file=self._open_file,
             on_push_state=self._push_state_from_thread,
+            on_file_error=self._file_error_from_thread,
             name=self.session_id[:8],
         )
         self._layout()
@@ -219,7 +230,7 @@ class LiveRecorder:
             person.joined_at = (
                 previous.joined_at if previous and event == "member.updated" else wire.get("joinedAt", "")
             )
-            self.people[account] = person
+            self._set_person(account, person)
             peer = self.peers.get(account)
             if peer is not None and (peer.session != person.session or person.role not in Member.LIVE_ROLES):
                 await self._drop_peer(account)
@@ -232,6 +243,7 @@ class LiveRecorder:
             if gone is None or gone.session != frame.get("session"):
                 return None
             del self.people[account]
+            self.left_at[account] = time.monotonic()
             await self._drop_peer(account)
             self._layout()
             if account == self.host:
@@ -239,6 +251,13 @@ class LiveRecorder:
             if not any(p.role in Member.LIVE_ROLES for p in self.people.values()):
                 return "empty"
         return None
+
+    def _set_person(self, account: str, person: _Person) -> None:
+        self.people[account] = person
+        self.left_at.pop(account, None)
+        if person.role in Member.LIVE_ROLES:
+            tracks = self.expected.setdefault(account, set())
+            tracks.update(track for track, on in (("audio", person.audio), ("video", person.video)) if on)
 
     def _layout(self) -> None:
         if self.pipeline is None:
@@ -290,8 +309,9 @@ class LiveRecorder:
     async def _refresh(self, account: str) -> None:
         for member in await database_sync_to_async(live.live_members)(room_id=self.room_id):
             if member.account == account:
-                self.people[account] = _Person(
-                    member.session, member.role, member.audio, member.video, member.joined_at.isoformat()
+                self._set_person(
+                    account,
+                    _Person(member.session, member.role, member.audio, member.video, member.joined_at.isoformat()),
                 )
                 self._layout()
 
@@ -299,10 +319,23 @@ class LiveRecorder:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers()))
         peer = _Peer(account, session, pc)
         self.peers[account] = peer
+        self.peered.add(account)
+        pipeline = self.pipeline
+        assert pipeline is not None
+
+        def to_file(frame: Any) -> None:  # in the receiver's decoder thread
+            pipeline.encoded_frame(account, frame)
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
-            peer.tasks.append(asyncio.ensure_future(self._consume(account, track)))
+            # The track's receiver starts decoding once connected: tapped now, its frames are also written
+            # as received (and it is asked for a keyframe to start each video file on).
+            tap = None
+            for transceiver in pc.getTransceivers():
+                if transceiver.receiver.track is track:
+                    tap = tap_receiver(transceiver.receiver, to_file, loop=asyncio.get_running_loop())
+                    peer.taps.append(tap)
+            peer.tasks.append(asyncio.ensure_future(self._consume(account, track, tap)))
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -320,7 +353,7 @@ class LiveRecorder:
             task.cancel()
         await peer.pc.close()
 
-    async def _consume(self, account: str, track: MediaStreamTrack) -> None:
+    async def _consume(self, account: str, track: MediaStreamTrack, tap: ReceiverTap | None) -> None:
         resampler = new_resampler()
         pipeline = self.pipeline
         assert pipeline is not None
@@ -329,14 +362,17 @@ class LiveRecorder:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            at = time.monotonic()
             if not self._media_started:
                 self._media_started = True
                 self._spawn(database_sync_to_async(live.live_mark_started)(session_id=self.session_id))
+            sender_time = None
+            if tap is not None and frame.pts is not None and frame.time_base is not None:
+                # the frame's RTP timestamp on the sender's clock: the composite lines audio and video up by it
+                sender_time = tap.sender_time(int(frame.pts), int(frame.time_base.denominator))
             if track.kind == "video":
-                pipeline.video_frame(account, frame, at)  # type: ignore[arg-type]
+                pipeline.video_frame(account, frame, sender_time)  # type: ignore[arg-type]
             else:
-                pipeline.audio_samples(account, to_mono_s16(resampler, frame), at)  # type: ignore[arg-type]
+                pipeline.audio_samples(account, to_mono_s16(resampler, frame), sender_time)  # type: ignore[arg-type]
 
     async def _send_signal(self, account: str, data: dict[str, Any]) -> None:
         target = await database_sync_to_async(rooms.member_channel)(room_id=self.room_id, account=account)
@@ -351,11 +387,10 @@ class LiveRecorder:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    def _open_file(self, track: str, account: str) -> Path:
-        """Called by the pipeline (in this loop's thread) before it writes a file: register it first."""
+    def _open_file(self, account: str, spec: FileSpec) -> Path:
+        """Called by the pipeline (in a writer thread) before it writes a file: register it first."""
         recording_id = str(uuid.uuid4())
-        extension, _ = LiveFile.track_container(track)
-        name = storage.live_spool_name(self.session_id, recording_id, extension)
+        name = storage.live_spool_name(self.session_id, recording_id, spec.extension)
         started = timezone.now()
         register = database_sync_to_async(live.live_file_open)
         self.loop.call_soon_threadsafe(
@@ -363,13 +398,39 @@ class LiveRecorder:
             register(
                 session_id=self.session_id,
                 recording_id=recording_id,
-                track=track,
+                track=spec.track,
                 account=account,
                 spool_name=name,
                 started_at=started,
+                container=spec.container,
+                mime_type=spec.mime_type,
+                codec=spec.codec,
+                segment=spec.segment,
             ),
         )
         return storage.live_spool_path(name)
+
+    def _file_error_from_thread(self, track: str, account: str, error: str) -> None:
+        self.loop.call_soon_threadsafe(self._spawn, self._report_file_error(track, account, error))
+
+    async def _report_file_error(self, track: str, account: str, error: str) -> None:
+        """A writer failed mid-session: recorded at once, the host told; every other file goes on."""
+        logger.error("%r: the %s file of %s failed: %s", self, track, account or "mix", error)
+        others = [task for task in self._pending if task is not asyncio.current_task()]
+        await asyncio.gather(*others, return_exceptions=True)  # its row must exist first
+        await database_sync_to_async(live.live_file_failed)(
+            session_id=self.session_id, track=track, account=account, reason="writer_failed", detail=error
+        )
+        await self._tell_host(
+            protocol.live_state(
+                session=self.session_id,
+                state="recording_failed",
+                recording=self.record,
+                error="recording_failed",
+                track=track,
+                account=account or None,
+            )
+        )
 
     def _push_state_from_thread(self, state: PushState) -> None:
         self.loop.call_soon_threadsafe(self._spawn, self._report_push(state))
@@ -397,6 +458,33 @@ class LiveRecorder:
             await self.layer.send(target[0], protocol.room_event(frame))
 
     # --- the end ----------------------------------------------------------------------------------------
+    def _outcomes(self, ended: float) -> list[live.FileOutcome]:
+        """Every track a host or co-host announced: complete, ended early (and why), or never written."""
+        files = self.pipeline.member_files() if self.pipeline is not None else {}
+        timeout = float(settings.NETCALL_LIVE_MEDIA_TIMEOUT_SECONDS)
+        outcomes = []
+        for account, tracks in sorted(self.expected.items()):
+            for track in sorted(tracks):
+                file = files.get((track, account))
+                starts = tuple(segment.sender_start for segment in file.segments) if file is not None else ()
+                reason = detail = ""
+                if file is None or not file.started:
+                    if account not in self.peered:
+                        reason, detail = "never_joined_recorder", "no connection to the recorder was made"
+                    else:
+                        reason, detail = "no_media", f"no {track} arrived"
+                        if file is not None and file.waiting:
+                            detail = f"{file.waiting} {track} frames arrived, no keyframe to start the file on"
+                elif file.error is not None:
+                    reason, detail = "writer_failed", file.error
+                elif file.last_arrival is not None:
+                    until = self.left_at.get(account, ended)
+                    silent = until - file.last_arrival
+                    if silent > timeout:
+                        reason, detail = "media_stopped", f"no {track} for {silent:.0f} s before the end"
+                outcomes.append(live.FileOutcome(track, account, reason, detail, starts))
+        return outcomes
+
     async def _finish(self, reason: str) -> None:
         logger.info("%r: ending (%s)", self, reason)
         ended_at = timezone.now()
@@ -412,6 +500,13 @@ class LiveRecorder:
                 logger.exception("%r: stopping the pipeline", self)
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+        if self.record:
+            try:
+                await database_sync_to_async(live.live_files_account)(
+                    session_id=self.session_id, outcomes=self._outcomes(time.monotonic())
+                )
+            except Exception:
+                logger.exception("%r: accounting for the expected files", self)
         await self.layer.group_discard(self.group, self.channel)
         departure = await database_sync_to_async(live.live_end)(
             session_id=self.session_id, reason=reason, ended_at=ended_at

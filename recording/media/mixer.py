@@ -3,6 +3,12 @@
 Each voice arrives in 20 ms frames with network jitter; it waits in a short buffer and the encoder
 thread pulls exactly the samples its clock asks for. A voice that runs dry contributes silence (no
 drift); one that runs ahead is trimmed to `MAX_BUFFER_SECONDS` (bounded latency).
+
+A chunk pushed with its sender time (the sender's clock, from RTCP sender reports: encoded.py) lets the
+mixer say, at each pull, how late that voice plays: `playout_offset(account)` = the encoder's clock now
+minus the sender time of the sample it mixes now. The compositor shows the same member's video frames
+that much after their own sender times, so picture and voice leave the composite as they left the
+sender (lip sync: compositor.py).
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ def new_resampler() -> av.AudioResampler:
 class _Voice:
     def __init__(self) -> None:
         self.chunks: deque[np.ndarray] = deque()
+        self.times: deque[float | None] = deque()  # the sender time of each chunk's first sample
         self.buffered = 0
         self.started = False
+        self.playout_offset: float | None = None
 
 
 class AudioMixer:
@@ -44,17 +52,25 @@ class AudioMixer:
         self._voices: dict[str, _Voice] = {}
         self._muted: set[str] = set()
 
-    def push(self, account: str, samples: np.ndarray) -> None:
+    def push(self, account: str, samples: np.ndarray, sender_time: float | None = None) -> None:
         if not samples.size:
             return
         with self._lock:
             voice = self._voices.setdefault(account, _Voice())
             voice.chunks.append(samples)
+            voice.times.append(sender_time)
             voice.buffered += samples.size
             limit = int(MAX_BUFFER_SECONDS * RATE)
             while voice.buffered > limit and voice.chunks:
                 dropped = voice.chunks.popleft()
+                voice.times.popleft()
                 voice.buffered -= dropped.size
+
+    def playout_offset(self, account: str) -> float | None:
+        """Encoder clock (time.monotonic()) minus sender time of what this voice plays now; None if unknown."""
+        with self._lock:
+            voice = self._voices.get(account)
+            return voice.playout_offset if voice is not None else None  # the last known, while it refills
 
     def set_muted(self, account: str, muted: bool) -> None:
         with self._lock:
@@ -64,7 +80,8 @@ class AudioMixer:
         with self._lock:
             self._voices.pop(account, None)
 
-    def pull(self, count: int) -> np.ndarray:
+    def pull(self, count: int, now: float | None = None) -> np.ndarray:
+        """`count` samples of the mix; `now` is the encoder clock of their first (time.monotonic())."""
         mix = np.zeros(count, dtype=np.int32)
         with self._lock:
             for account, voice in self._voices.items():
@@ -72,6 +89,8 @@ class AudioMixer:
                     if voice.buffered < START_BUFFER_SECONDS * RATE:
                         continue
                     voice.started = True
+                if now is not None and voice.times and voice.times[0] is not None:
+                    voice.playout_offset = now - voice.times[0]
                 taken = self._take(voice, count)
                 if account not in self._muted:
                     mix[: taken.size] += taken
@@ -85,10 +104,13 @@ class AudioMixer:
             chunk = voice.chunks[0]
             if chunk.size <= needed:
                 parts.append(voice.chunks.popleft())
+                voice.times.popleft()
                 needed -= chunk.size
             else:
                 parts.append(chunk[:needed])
                 voice.chunks[0] = chunk[needed:]
+                start = voice.times[0]
+                voice.times[0] = None if start is None else start + needed / RATE
                 needed = 0
         taken = count - needed
         voice.buffered -= taken

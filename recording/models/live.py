@@ -65,32 +65,44 @@ class LiveSession(models.Model):
 
 
 class LiveFile(models.Model):
-    """One file a live session records: the composite, or one member's video or audio."""
+    """One file a live session records (the composite, or one segment of a member's video or audio), or
+    a file it should have recorded and did not: then `recording` is empty and `reason` says why.
+
+    `reason` codes (docs/live.md): `never_joined_recorder`, `no_media`, `media_stopped` (the file ends
+    early), `writer_failed` (the file ends at the failure), `finish_failed`; `detail` says more."""
 
     class Track(models.TextChoices):
         COMPOSITE = "composite", "composite (mixed audio and video)"
         VIDEO = "video", "one member's video"
         AUDIO = "audio", "one member's audio"
 
-    @staticmethod
-    def track_container(track: str) -> tuple[str, str]:
-        """(file extension, MIME type) of a track's file: audio alone in .m4a, video and composite in .mp4."""
-        return ("m4a", "audio/mp4") if track == LiveFile.Track.AUDIO else ("mp4", "video/mp4")
-
     session = models.ForeignKey(LiveSession, on_delete=models.CASCADE, related_name="files")
-    recording = models.OneToOneField(Recording, on_delete=models.CASCADE, related_name="live_file")
+    recording = models.OneToOneField(
+        Recording, null=True, blank=True, on_delete=models.CASCADE, related_name="live_file"
+    )
     track = models.CharField(max_length=10, choices=Track.choices)
     account = models.CharField(max_length=64, blank=True, default="")
-    spool_name = models.CharField(max_length=255, help_text="the crash-safe file written while recording")
+    segment = models.PositiveSmallIntegerField(default=0, help_text="a new file after a resolution change")
+    codec = models.CharField(max_length=16, blank=True, default="", help_text="as the browser sent it")
+    spool_name = models.CharField(max_length=255, blank=True, help_text="the crash-safe file written while recording")
     started_at = models.DateTimeField(default=timezone.now)
     ended_at = models.DateTimeField(null=True, blank=True)
+    sender_start = models.FloatField(
+        null=True, blank=True, help_text="the first frame on the sender's clock (RTCP sender reports), Unix s"
+    )
+    reason = models.CharField(max_length=32, blank=True, default="")
+    detail = models.CharField(max_length=200, blank=True, default="")
 
     class Meta:
         ordering = ["started_at", "id"]
-        constraints = [models.UniqueConstraint(fields=["session", "track", "account"], name="one_live_file_per_track")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "track", "account", "segment"], name="one_live_file_per_track_segment"
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"LiveFile({self.track} {self.account or '-'})"
+        return f"LiveFile({self.track} {self.account or '-'} {self.segment})"
 
 
 class CallbackDelivery(Leased):

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from channels.testing import WebsocketCommunicator
 
 from netcall_site.asgi import application
@@ -79,12 +79,28 @@ class LiveClient:
             body["live"] = live
         return await self.request("join", **body)
 
-    async def publish_to_recorder(self, *, rgb: tuple[int, int, int], hz: float, timeout: float = 20) -> None:
-        """Offer our colour and tone to #recorder and wait until the connection is up."""
+    async def publish_to_recorder(
+        self,
+        *,
+        rgb: tuple[int, int, int] = (0, 0, 0),
+        hz: float = 0,
+        timeout: float = 20,
+        video_codec: str | None = None,
+        tracks: tuple[MediaStreamTrack, MediaStreamTrack] | None = None,
+    ) -> None:
+        """Offer our colour and tone to #recorder (`video_codec`, e.g. "video/H264", the only one offered)
+        and wait until the connection is up."""
         pc = RTCPeerConnection()
         self.pc = pc
-        pc.addTrack(ColourTrack(rgb))
-        pc.addTrack(ToneTrack(hz))
+        video_track, audio_track = tracks if tracks is not None else (ColourTrack(rgb), ToneTrack(hz))
+        video = pc.addTrack(video_track)
+        pc.addTrack(audio_track)
+        if video_codec is not None:
+            capabilities = RTCRtpSender.getCapabilities("video")
+            assert capabilities is not None
+            wanted = [c for c in capabilities.codecs if c.mimeType.lower() in (video_codec.lower(), "video/rtx")]
+            transceiver = next(t for t in pc.getTransceivers() if t.sender is video)
+            transceiver.setCodecPreferences(wanted)
         await pc.setLocalDescription(await pc.createOffer())
         offer = {"description": {"type": pc.localDescription.type, "sdp": pc.localDescription.sdp}}
         reply = await self.request("signal", to=RECORDER_ACCOUNT, data=offer)

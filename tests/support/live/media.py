@@ -140,3 +140,69 @@ def colour_share(image: np.ndarray, rgb: tuple[int, int, int], *, tolerance: int
     """The share of pixels within `tolerance` (per channel) of a colour."""
     close = np.all(np.abs(image.astype(np.int16) - np.array(rgb, dtype=np.int16)) <= tolerance, axis=-1)
     return float(close.mean())
+
+
+class EncodedSource:
+    """A browser's encoded output without a browser: a colour as VP8 (or H.264) at 15 fps and a tone as
+    Opus in 20 ms frames, timestamped in the RTP clocks, as `EncodedFrame`s for `LivePipeline.encoded_frame`."""
+
+    def __init__(self, rgb: tuple[int, int, int], hz: float, *, codec: str = "vp8", size: tuple[int, int] = (320, 240)):
+        from recording.media.bitstream import frame_info
+
+        self._info = frame_info
+        self.codec = codec
+        self._video = av.CodecContext.create("libvpx" if codec == "vp8" else "libx264", "w")
+        self._video.width, self._video.height = size
+        self._video.pix_fmt = "yuv420p"
+        self._video.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        self._video.framerate = 15
+        self._video.options = (
+            {"deadline": "realtime", "g": "30"} if codec == "vp8" else {"tune": "zerolatency", "g": "30"}
+        )
+        image = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+        image[:] = rgb
+        self._image = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+        self._audio = av.CodecContext.create("libopus", "w")
+        self._audio.sample_rate, self._audio.layout, self._audio.format = RATE, "mono", "s16"
+        self._hz = hz
+        self.frames = self.samples = 0
+
+    def video(self, at: float | None = None) -> list[object]:
+        """The next frame, captured `at` seconds after the start (by default: at 15 fps)."""
+        from recording.media.encoded import EncodedFrame
+
+        frame = self._image.reformat()
+        frame.pts = self.frames * VIDEO_CLOCK // 15 if at is None else int(at * VIDEO_CLOCK)
+        self.frames += 1
+        out = []
+        for packet in self._video.encode(frame):
+            data = bytes(packet)
+            info = self._info(self.codec, data)
+            out.append(
+                EncodedFrame(
+                    "video",
+                    self.codec,
+                    data,
+                    int(packet.pts),
+                    VIDEO_CLOCK,
+                    info.keyframe,
+                    info.width,
+                    info.height,
+                    info.parameter_sets,
+                    arrived=time.monotonic(),
+                )
+            )
+        return out
+
+    def audio(self) -> list[object]:
+        from recording.media.encoded import EncodedFrame
+
+        t = np.arange(self.samples, self.samples + RATE // 50) / RATE
+        pcm = (np.sin(2 * np.pi * self._hz * t) * 9000).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts = RATE, self.samples
+        self.samples += RATE // 50
+        return [
+            EncodedFrame("audio", "opus", bytes(p), int(p.pts), RATE, True, arrived=time.monotonic())
+            for p in self._audio.encode(frame)
+        ]
