@@ -417,6 +417,50 @@ export class Netcall {
     return this.#recorder.stopAac();
   }
 
+  /**
+   * Pause recording a participant (both seed forms: `pauseRecordMp4('bob')`, `pauseRecordMp4({account})`;
+   * none: yourself). Nothing is recorded until resumeRecordMp4; the file has no gap. Every member is told
+   * (`recordStateChange` with state `paused`).
+   * @param {string | {account?: string}} [target]
+   * @returns {Promise<import('./recorder.js').PauseResult>}
+   */
+  pauseRecordMp4(target) {
+    return this.#recorder.pauseMp4(target);
+  }
+
+  /**
+   * Resume a paused recording of a participant (`recordStateChange` with state `resumed`).
+   * @param {string | {account?: string}} [target]
+   * @returns {Promise<import('./recorder.js').PauseResult>}
+   */
+  resumeRecordMp4(target) {
+    return this.#recorder.resumeMp4(target);
+  }
+
+  /** @returns {Promise<import('./recorder.js').PauseResult>} pause recording the mix */
+  pauseRecordAac() {
+    return this.#recorder.pauseAac();
+  }
+
+  /** @returns {Promise<import('./recorder.js').PauseResult>} resume recording the mix */
+  resumeRecordAac() {
+    return this.#recorder.resumeAac();
+  }
+
+  /**
+   * Live mode, host only: pause the server's recording of the broadcast (the RTMP push goes on). The
+   * recorded files have no gap; the callback lists the paused intervals.
+   * @returns {Promise<{paused: boolean}>}
+   */
+  pauseLiveRecord() {
+    return this.#request('live.pause', {});
+  }
+
+  /** @returns {Promise<{paused: boolean}>} live mode, host only: resume the server's recording */
+  resumeLiveRecord() {
+    return this.#request('live.resume', {});
+  }
+
   /** @returns {import('./recorder.js').RecordingInfo[]} running recordings (elapsed time, bytes so far) */
   getRecordings() {
     return this.#recorder.list();

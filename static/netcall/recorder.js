@@ -69,17 +69,21 @@ const DEFAULT_AUDIO_BPS = 128_000;
  * @property {string} saved 'download' | 'file' | 'none' | what a registered sink says
  * @property {string} reason 'stopped', or why it ended by itself: 'left' (the member left),
  *   'disconnected' / 'expired' (the member dropped and did not come back), 'leftChannel' (you left)
+ * @property {number} pausedSeconds how long it was paused (pauseRecordMp4 / pauseRecordAac): the file
+ *   is that much shorter than stoppedAt - startedAt, with no gap
  */
 
 /**
  * @typedef {object} RecordingInfo
  * @property {string} account
  * @property {RecordKind} kind
- * @property {'starting'|'recording'|'stopping'|'ended'} state
+ * @property {'starting'|'recording'|'paused'|'stopping'|'ended'} state
  * @property {string} fileName
  * @property {string} mimeType
  * @property {number} startedAt
- * @property {number} elapsed seconds so far
+ * @property {number} elapsed seconds recorded so far (paused time not counted)
+ * @property {boolean} paused whether it is paused now
+ * @property {number} pausedSeconds how long it has been paused in all, the current pause included
  * @property {number} size bytes written so far
  * @property {string} save
  */
@@ -104,6 +108,9 @@ const DEFAULT_AUDIO_BPS = 128_000;
  * @property {string | null} [target] whom (null: the mix)
  * @property {string} [kind] 'mp4' | 'aac'
  * @property {string} [startedAt]
+ * @property {boolean} [paused] whether it is paused now
+ * @property {string | null} [pausedAt] since when (ISO time), while paused
+ * @property {number} [pausedSeconds] how long it was paused before the current pause
  */
 
 /**
@@ -114,8 +121,18 @@ const DEFAULT_AUDIO_BPS = 128_000;
  * @property {string | null} target whom (null: the mix)
  * @property {string | null} kind 'mp4' | 'aac'
  * @property {string | null} startedAt
- * @property {string} state 'started' | 'stopped'
+ * @property {string} state 'started' | 'paused' | 'resumed' | 'stopped'
  * @property {boolean} local whether it is one of our own recordings
+ */
+
+/**
+ * What pauseRecordMp4 / resumeRecordMp4 / pauseRecordAac / resumeRecordAac resolve with.
+ * @typedef {object} PauseResult
+ * @property {string} account whom (for the mix: your own account)
+ * @property {RecordKind} kind
+ * @property {'paused'|'recording'} state
+ * @property {number} elapsed seconds recorded so far (paused time not counted)
+ * @property {number} pausedSeconds how long it has been paused in all
  */
 
 /**
@@ -131,7 +148,7 @@ const DEFAULT_AUDIO_BPS = 128_000;
 /**
  * The payload of a 'recordStateChange' event.
  * @param {RecordState | undefined} record
- * @param {string} state 'started' | 'stopped'
+ * @param {string} state 'started' | 'paused' | 'resumed' | 'stopped'
  * @param {boolean} local whether it is one of our own recordings
  * @returns {RecordStateChange}
  */
@@ -221,7 +238,7 @@ function withTimeout(promise, ms, error) {
 
 /** One recording: its sources, MediaRecorder, fixer and sink. */
 class Recording {
-  /** @type {'starting'|'recording'|'stopping'|'ended'} */
+  /** @type {'starting'|'recording'|'paused'|'stopping'|'ended'} */
   state = 'starting';
   /** @type {MediaRecorder | null} */
   mediaRecorder = null;
@@ -247,6 +264,10 @@ class Recording {
   graceTimer;
   announced = false;
   save = 'download';
+  /** when the current pause began (ms since the epoch), 0 while not paused */
+  pausedAt = 0;
+  /** ms paused before the current pause */
+  pausedMs = 0;
 
   /**
    * @param {object} init
@@ -270,6 +291,21 @@ class Recording {
   /** @returns {string | null} the server's `target` for this recording */
   get target() {
     return this.kind === 'aac' ? null : this.account;
+  }
+
+  /** @returns {boolean} running: recording or paused */
+  get running() {
+    return this.state === 'recording' || this.state === 'paused';
+  }
+
+  /** @param {number} now ms since the epoch @returns {number} ms paused in all, up to `now` */
+  pausedUntil(now) {
+    return this.pausedMs + (this.pausedAt ? Math.max(0, now - this.pausedAt) : 0);
+  }
+
+  /** @param {number} now @returns {number} seconds recorded up to `now`, paused time not counted */
+  elapsedAt(now) {
+    return this.startedAt ? Math.max(0, now - this.startedAt - this.pausedUntil(now)) / 1000 : 0;
   }
 }
 
@@ -333,8 +369,8 @@ export class Recorder {
    * @returns {Promise<RecordResult>}
    */
   stopMp4(target) {
-    const account = (typeof target === 'object' && target !== null ? target.account : target) || this.#ctx.account;
-    return this.#stop(`mp4:${account}`, `${account} is not being recorded`);
+    const key = this.#mp4Key(target);
+    return this.#stop(key, `${key.slice(4)} is not being recorded`);
   }
 
   /**
@@ -348,6 +384,39 @@ export class Recorder {
   /** @returns {Promise<RecordResult>} */
   stopAac() {
     return this.#stop('aac', 'the mix is not being recorded');
+  }
+
+  /**
+   * Pause a participant's recording: nothing is recorded until resumeMp4; the file has no gap.
+   * @param {string | {account?: string} | null | undefined} target
+   * @returns {Promise<PauseResult>}
+   */
+  pauseMp4(target) {
+    return this.#pause(this.#mp4Key(target), true);
+  }
+
+  /**
+   * @param {string | {account?: string} | null | undefined} target
+   * @returns {Promise<PauseResult>}
+   */
+  resumeMp4(target) {
+    return this.#pause(this.#mp4Key(target), false);
+  }
+
+  /** @returns {Promise<PauseResult>} pause the mix */
+  pauseAac() {
+    return this.#pause('aac', true);
+  }
+
+  /** @returns {Promise<PauseResult>} resume the mix */
+  resumeAac() {
+    return this.#pause('aac', false);
+  }
+
+  /** @param {string | {account?: string} | null | undefined} target @returns {string} */
+  #mp4Key(target) {
+    const account = (typeof target === 'object' && target !== null ? target.account : target) || this.#ctx.account;
+    return `mp4:${account}`;
   }
 
   /**
@@ -377,7 +446,9 @@ export class Recorder {
       fileName: r.fileName,
       mimeType: r.format.mimeType,
       startedAt: r.startedAt,
-      elapsed: r.startedAt ? (now - r.startedAt) / 1000 : 0,
+      elapsed: r.elapsedAt(now),
+      paused: r.state === 'paused',
+      pausedSeconds: r.pausedUntil(now) / 1000,
       size: r.written,
       save: r.save,
     }));
@@ -389,7 +460,9 @@ export class Recorder {
         fileName: result.fileName,
         mimeType: result.mimeType,
         startedAt: result.startedAt,
-        elapsed: (result.stoppedAt - result.startedAt) / 1000,
+        elapsed: (result.stoppedAt - result.startedAt) / 1000 - result.pausedSeconds,
+        paused: false,
+        pausedSeconds: result.pausedSeconds,
         size: result.size,
         save: result.saved,
       });
@@ -472,6 +545,8 @@ export class Recorder {
           container: recording.format.container,
           targets,
           startedAt: recording.startedAt,
+          pausedMs: recording.pausedUntil(Date.now()),
+          paused: recording.state === 'paused',
         })).catch((err) => {
           console.warn('netcall: no crash journal for this recording', err);
           return null;
@@ -614,7 +689,7 @@ export class Recorder {
     mediaRecorder.addEventListener('error', (event) => {
       if (!current()) return;
       const cause = /** @type {any} */ (event).error ?? event;
-      if (recording.state !== 'recording') {
+      if (recording.state === 'starting') {
         failed(refused(cause));
         return;
       }
@@ -676,7 +751,7 @@ export class Recorder {
       const error = new NetcallError(ClientErrorCode.SAVE_FAILED, `the recording could not be saved: ${err}`, {
         cause: err,
       });
-      if (recording.state === 'recording') void this.#end(recording, 'error', error);
+      if (recording.running) void this.#end(recording, 'error', error);
     }
   }
 
@@ -748,17 +823,77 @@ export class Recorder {
       // Our notices ended with our old session on the server: announce the running ones again.
       this.#reconnecting = false;
       for (const recording of this.#active.values()) {
-        if (recording.state !== 'recording') continue;
+        if (!recording.running) continue;
+        const fields = { target: recording.target ?? undefined, kind: recording.kind };
+        const paused = recording.state === 'paused';
         this.#ctx
-          .request('record.start', { target: recording.target ?? undefined, kind: recording.kind })
+          .request('record.start', fields)
+          .then(() => (paused ? this.#ctx.request('record.pause', fields) : undefined))
           .catch((err) => console.debug('netcall: could not announce a recording again', err));
       }
     } else if (state === 'closed') {
       this.#reconnecting = false;
       for (const recording of [...this.#active.values()]) {
-        if (recording.state === 'recording') void this.#end(recording, 'leftChannel');
+        if (recording.running) void this.#end(recording, 'leftChannel');
       }
     }
+  }
+
+  // --- pause and resume --------------------------------------------------------------------------
+
+  /**
+   * Pause (`pause`) or resume a running recording. MediaRecorder itself pauses: its timestamps go on
+   * from the pause point, so the file has no gap and no frozen frame, and its header duration (the
+   * fixers read the media's own timestamps) is the time recorded.
+   * @param {string} key
+   * @param {boolean} pause
+   * @returns {Promise<PauseResult>}
+   */
+  async #pause(key, pause) {
+    const recording = this.#active.get(key);
+    const what = key === 'aac' ? 'the mix' : key.slice(4);
+    if (!recording || !recording.running) {
+      throw new InvalidStateError(ClientErrorCode.NOT_RECORDING, `${what} is not being recorded`);
+    }
+    const mediaRecorder = /** @type {MediaRecorder} */ (recording.mediaRecorder);
+    const now = Date.now();
+    if (pause && recording.state === 'recording') {
+      // Hand out what the recorder holds first: a crash while paused then loses nothing recorded.
+      mediaRecorder.requestData();
+      mediaRecorder.pause();
+      recording.state = 'paused';
+      recording.pausedAt = now;
+      recording.sink?.pause?.();
+      recording.journal?.touch();
+    } else if (!pause && recording.state === 'paused') {
+      mediaRecorder.resume();
+      recording.pausedMs += now - recording.pausedAt;
+      recording.pausedAt = 0;
+      recording.state = 'recording';
+      recording.sink?.resume?.();
+      recording.journal?.touch();
+    } else {
+      return this.#pauseResult(recording, now); // already so: nothing to do, nobody to tell
+    }
+    const state = pause ? 'paused' : 'resumed';
+    const record = { recorder: this.#ctx.account, target: recording.target, kind: recording.kind };
+    this.#ctx.events.emit(NetcallEvent.RECORD_STATE_CHANGE, recordStateChange(record, state, true));
+    // The others are told through the server; the recording itself never waits for it.
+    await this.#ctx
+      .request(pause ? 'record.pause' : 'record.resume', { target: recording.target ?? undefined, kind: recording.kind })
+      .catch((err) => console.debug(`netcall: record.${pause ? 'pause' : 'resume'} not delivered`, err));
+    return this.#pauseResult(recording, Date.now());
+  }
+
+  /** @param {Recording} recording @param {number} now @returns {PauseResult} */
+  #pauseResult(recording, now) {
+    return {
+      account: recording.account,
+      kind: recording.kind,
+      state: recording.state === 'paused' ? 'paused' : 'recording',
+      elapsed: recording.elapsedAt(now),
+      pausedSeconds: recording.pausedUntil(now) / 1000,
+    };
   }
 
   // --- stop --------------------------------------------------------------------------------------
@@ -830,6 +965,10 @@ export class Recorder {
    * @returns {Promise<RecordResult>}
    */
   async #doFinish(recording, reason) {
+    if (recording.state === 'paused') {
+      recording.pausedMs += Date.now() - recording.pausedAt;
+      recording.pausedAt = 0;
+    }
     recording.state = 'stopping';
     clearTimeout(recording.graceTimer);
     const mediaRecorder = /** @type {MediaRecorder} */ (recording.mediaRecorder);
@@ -848,7 +987,8 @@ export class Recorder {
       this.#release(recording);
       await recording.queue;
       if (recording.failure) throw recording.failure;
-      const { tail, patches, duration } = recording.fixer.finish((stoppedAt - recording.startedAt) / 1000);
+      const recorded = (stoppedAt - recording.startedAt - recording.pausedMs) / 1000;
+      const { tail, patches, duration } = recording.fixer.finish(recorded);
       for (const part of tail) {
         await sink.write(part);
         recording.written += part.length;
@@ -869,6 +1009,7 @@ export class Recorder {
         saved: saved.saved,
         ...(saved.extra ?? {}), // save: 'upload' adds {recordingId, url, sha256, uploadUrl}
         reason,
+        pausedSeconds: recording.pausedMs / 1000,
       };
     } catch (err) {
       this.#release(recording);

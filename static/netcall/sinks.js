@@ -33,6 +33,9 @@ import { UploadSink } from './upload.js';
  * @property {string} kind what the sink is: 'none' | 'download' | 'file' | ...
  * @property {(target: {fileName: string, mimeType: string}) => void} [retarget] present when the sink can
  *   follow the recorder to another container before the first byte (memory and download sinks)
+ * @property {() => void} [pause] the recording paused: no bytes come until `resume` (e.g. an upload keeps
+ *   its connection's state alive meanwhile)
+ * @property {() => void} [resume] the recording resumed
  */
 
 /**
@@ -330,6 +333,14 @@ export class TeeSink {
   /** @returns {boolean} whether every sink can follow a change of container */
   get canRetarget() {
     return this.sinks.every((s) => typeof s.retarget === 'function');
+  }
+
+  pause() {
+    for (const sink of this.sinks) sink.pause?.();
+  }
+
+  resume() {
+    for (const sink of this.sinks) sink.resume?.();
   }
 
   /** @param {Uint8Array<ArrayBuffer>} data */
