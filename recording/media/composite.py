@@ -18,9 +18,11 @@ from pathlib import Path
 
 import av
 import av.container
+from av.video.frame import PictureType
 
 from recording.media.compositor import Compositor
 from recording.media.mixer import RATE, AudioMixer
+from recording.media.pause import PauseGate
 from recording.media.trackfile import VIDEO_FRAGMENT_OPTIONS, x264_options
 
 logger = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ class CompositeEncoder:
         self._container.start_encoding()
         self.video, self.audio = video, audio
         self._sinks: list[PacketSink] = []
+        self.gate = PauseGate()  # pauseLiveRecord(): the spool file pauses, the sinks (the push) do not
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.frames = 0
@@ -104,7 +107,7 @@ class CompositeEncoder:
                     sink(packet, kind)
                 except Exception:
                     logger.exception("CompositeEncoder sink failed")
-            if self.path is not None:
+            if self.path is not None and self.gate.admit(packet, kind):
                 self._container.mux(packet)
 
     def _run(self) -> None:
@@ -125,6 +128,9 @@ class CompositeEncoder:
                 began = time.thread_time()
                 frame = self.compositor.render()
                 frame.pts, frame.time_base = index, Fraction(1, fps)
+                if self.gate.wants_keyframe:  # resumed: the file goes on from a keyframe
+                    frame.pict_type = PictureType.I
+                    self.gate.wants_keyframe = False
                 self._emit(self.video.encode(frame), "video")
                 wanted = round((index + 1) * RATE / fps) - samples
                 if wanted > 0:

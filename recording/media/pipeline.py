@@ -20,6 +20,7 @@ import numpy as np
 from recording.media.composite import CompositeConfig, CompositeEncoder
 from recording.media.compositor import Compositor
 from recording.media.mixer import AudioMixer
+from recording.media.pause import PauseClock
 from recording.media.rtmp import PushState, RtmpPusher
 from recording.media.trackfile import TrackFile
 
@@ -63,6 +64,7 @@ class LivePipeline:
         self._pusher: RtmpPusher | None = None
         self._stopped = False
         self.started_at: float | None = None
+        self._pause = PauseClock()  # pauseLiveRecord(): the member files' clock
 
     # --- inputs (from the asyncio side) -----------------------------------------------------------------
     def set_layout(self, host: str | None, cohosts: list[str]) -> None:
@@ -74,7 +76,7 @@ class LivePipeline:
         self.compositor.set_frame(account, frame)
         file = self._member_file("video", account)
         if file is not None:
-            file.put(frame, at)
+            file.put(frame, self._pause.shift(at))
 
     def audio_samples(self, account: str, samples: np.ndarray, at: float | None = None) -> None:
         """Mono 48 kHz int16 samples of one broadcaster (see mixer.to_mono_s16)."""
@@ -83,7 +85,7 @@ class LivePipeline:
         self.mixer.push(account, samples)
         file = self._member_file("audio", account)
         if file is not None:
-            file.put(samples, at)
+            file.put(samples, self._pause.shift(at))
 
     def set_media(self, account: str, *, audio: bool, video: bool) -> None:
         self.compositor.set_visible(account, video)
@@ -93,6 +95,16 @@ class LivePipeline:
         """A broadcaster left: out of the picture and the mix (their files stay open for a rejoin)."""
         self.compositor.forget(account)
         self.mixer.forget(account)
+
+    def set_recording_paused(self, paused: bool) -> None:
+        """Pause the recording (composite and member files), not the push; the files have no gap."""
+        self._pause.set_paused(paused)
+        if self._encoder is not None:
+            self._encoder.gate.set_paused(paused)
+
+    @property
+    def recording_paused(self) -> bool:
+        return self._pause.paused
 
     # --- life cycle --------------------------------------------------------------------------------------
     def _ensure_started(self) -> None:
@@ -117,12 +129,13 @@ class LivePipeline:
                     name=self._name,
                 )
                 encoder.add_sink(self._pusher.send)
+            encoder.gate.set_paused(self._pause.paused)
             encoder.start()
             self.started_at = time.monotonic()
             self._encoder = encoder
 
     def _member_file(self, track: str, account: str) -> TrackFile | None:
-        if not self.config.record or self._stopped:
+        if not self.config.record or self._stopped or self._pause.paused:
             return None
         key = (track, account)
         file = self._files.get(key)
