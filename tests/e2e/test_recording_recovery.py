@@ -10,16 +10,13 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import expect
 
 from tests.support import recording_helpers as rec
-from tests.support.browser import DEFAULT_TIMEOUT_MS, ParticipantPage
+from tests.support.browser import DEFAULT_TIMEOUT_MS
 from tests.support.media import ALICE, BOB
 from tests.support.recording_checks import (
     EVENTS_JS,
@@ -28,6 +25,7 @@ from tests.support.recording_checks import (
     assert_colour,
     assert_durations,
     assert_tones,
+    crash_and_recover,
     join_call,
     unique_channel,
     wait_record_event,
@@ -71,22 +69,6 @@ JOURNALS_LEFT_JS = """
 """
 
 
-def new_page_in_same_profile(old: ParticipantPage) -> ParticipantPage:
-    """Another page in `old`'s browser context: same origin storage (IndexedDB, file system, locks)."""
-    page = old.context.new_page()
-    wrapper = ParticipantPage(participant=old.participant, base_url=old.base_url, context=old.context, page=page)
-    page.on("console", wrapper._on_console)
-    page.on("pageerror", wrapper._on_pageerror)
-    return wrapper
-
-
-def crash(page: ParticipantPage) -> None:
-    """Kill the page's renderer: no unload handler, no stop, nothing saved by the page itself."""
-    # The navigation fails (the page is gone): suppressed, and the crash event is what we wait for.
-    with page.page.expect_event("crash", timeout=DEFAULT_TIMEOUT_MS), contextlib.suppress(PlaywrightError):
-        page.page.goto("chrome://crash", timeout=DEFAULT_TIMEOUT_MS)
-
-
 def test_crashed_tab_recordings_are_recovered_on_the_next_page(
     open_participant: OpenParticipant, tmp_path: Path
 ) -> None:
@@ -102,14 +84,7 @@ def test_crashed_tab_recordings_are_recovered_on_the_next_page(
     assert mix["save"] == "file", mix
     rec.wait_page_ms(alice, me["startedAt"], 8000)
     crashed_at = rec.page_now(alice)
-    crash(alice)
-
-    after = new_page_in_same_profile(alice)
-    with after.page.expect_download(timeout=rec.RECORD_TIMEOUT_MS) as download_info:
-        after.join(channel)
-        files = after.page.locator('#record-files li[data-recovered="true"]')
-        expect(files).to_have_count(2, timeout=rec.RECORD_TIMEOUT_MS)
-    download = download_info.value
+    after, download = crash_and_recover(alice, channel, 2)
     assert download.suggested_filename == me["fileName"], download.suggested_filename
     recovered = [e for e in after.events("recordRecovered") if e.get("reason") == "recovered"]
     assert sorted(e["account"] for e in recovered) == ["alice", "alice"], after.events("recordRecovered")

@@ -3,14 +3,17 @@ page, and checks of a recorded file (durations, colour, tones) with messages tha
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from playwright.sync_api import Download, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from . import recording_helpers as rec
-from .browser import ParticipantPage
+from .browser import DEFAULT_TIMEOUT_MS, ParticipantPage
 from .media import ALICE, BOB, CAROL, Participant
 
 OpenParticipant = Callable[..., ParticipantPage]
@@ -95,3 +98,31 @@ def assert_tones(decoded: rec.Decoded, present: set[float], what: str) -> None:
             assert levels[tone] >= rec.TONE_PRESENT_DB, f"{what}: {tone} Hz missing; levels {levels}"
         else:
             assert levels[tone] <= rec.TONE_ABSENT_DB, f"{what}: {tone} Hz should be absent; levels {levels}"
+
+
+def new_page_in_same_profile(old: ParticipantPage) -> ParticipantPage:
+    """Another page in `old`'s browser context: same origin storage (IndexedDB, file system, locks)."""
+    page = old.context.new_page()
+    wrapper = ParticipantPage(participant=old.participant, base_url=old.base_url, context=old.context, page=page)
+    page.on("console", wrapper._on_console)
+    page.on("pageerror", wrapper._on_pageerror)
+    return wrapper
+
+
+def crash(page: ParticipantPage) -> None:
+    """Kill the page's renderer: no unload handler, no stop, nothing saved by the page itself."""
+    # The navigation fails (the page is gone): suppressed, and the crash event is what we wait for.
+    with page.page.expect_event("crash", timeout=DEFAULT_TIMEOUT_MS), contextlib.suppress(PlaywrightError):
+        page.page.goto("chrome://crash", timeout=DEFAULT_TIMEOUT_MS)
+
+
+def crash_and_recover(page: ParticipantPage, channel: str, count: int) -> tuple[ParticipantPage, Download]:
+    """Crash `page`, join `channel` from a new page of the same browser and wait until the demo page lists
+    `count` recovered recordings; the new page, and the download the recovery made."""
+    crash(page)
+    after = new_page_in_same_profile(page)
+    with after.page.expect_download(timeout=rec.RECORD_TIMEOUT_MS) as download_info:
+        after.join(channel)
+        files = after.page.locator('#record-files li[data-recovered="true"]')
+        expect(files).to_have_count(count, timeout=rec.RECORD_TIMEOUT_MS)
+    return after, download_info.value
