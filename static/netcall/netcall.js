@@ -14,6 +14,7 @@
 import { Devices } from './devices.js';
 import { ClientErrorCode, InvalidStateError, NetcallError, NotFoundError, UnsupportedError } from './errors.js';
 import { Emitter, NetcallEvent } from './events.js';
+import { chooseRecordFolder, setRecordFolder } from './folder.js';
 import { isServerAccount, liveStateChange } from './live.js';
 import { Peers } from './peers.js';
 import { browserPlatform } from './platform.js';
@@ -415,6 +416,26 @@ export class Netcall {
    */
   stopRecordAac() {
     return this.#recorder.stopAac();
+  }
+
+  /**
+   * Ask the user for the recordings folder of `save: 'folder'` (a directory picker: call it from a click).
+   * The choice is kept for this origin (IndexedDB); without it, the first such recording asks.
+   * @returns {Promise<{name: string}>}
+   */
+  async chooseRecordFolder() {
+    const handle = await chooseRecordFolder(browserPlatform);
+    return { name: handle.name };
+  }
+
+  /**
+   * Use `handle` as the recordings folder of `save: 'folder'` (e.g. `await navigator.storage.getDirectory()`,
+   * the origin-private file system, which needs no permission); null forgets the folder.
+   * @param {FileSystemDirectoryHandle | null} handle
+   * @returns {Promise<void>}
+   */
+  setRecordFolder(handle) {
+    return setRecordFolder(browserPlatform, handle);
   }
 
   /**

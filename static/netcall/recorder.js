@@ -14,7 +14,10 @@ import { NetcallEvent } from './events.js';
 import { canRecord, describeMimeType, pickFormat, recordFormats } from './formats.js';
 import { JournalWriter, containerFixer, journalTargets, recoverJournals } from './journal.js';
 import { AudioMix, createVideoRelay } from './record-sources.js';
+import { folderRecordPath, recordFileName } from './save-path.js';
 import { TeeSink, openSink } from './sinks.js';
+
+export { recordFileName } from './save-path.js';
 
 /** MediaRecorder hands out data this often (ms): what bounds memory and loss. */
 const TIMESLICE_MS = 1000;
@@ -37,8 +40,10 @@ const DEFAULT_AUDIO_BPS = 128_000;
  * @typedef {object} RecordOptions
  * @property {string} [account] whom to record (startRecordMp4): a member, or yourself (absent or '')
  * @property {string} [path] a suggested file name; only its last component is used, and its
- *   extension is corrected to the container produced ('E:/test.mp4' -> 'test.mp4' or 'test.webm')
- * @property {SaveOption} [save] 'download' | 'picker' | 'none' | a FileSystemFileHandle | a
+ *   extension is corrected to the container produced ('E:/test.mp4' -> 'test.mp4' or 'test.webm');
+ *   with save: 'folder', its relative part inside the recordings folder ('E:/calls/2026/test.mp4' ->
+ *   'calls/2026/test.mp4'; '..' is refused)
+ * @property {SaveOption} [save] 'download' | 'picker' | 'folder' | 'none' | a FileSystemFileHandle | a
  *   registered sink name | a sink object; default: the Netcall's `recordSave`
  * @property {'mp4'|'webm'} [format] only this container (default: MP4 where the browser can, else WebM)
  * @property {number} [videoBitsPerSecond] default 1 Mbit/s
@@ -161,29 +166,6 @@ export function recordStateChange(record, state, local) {
     state,
     local,
   };
-}
-
-/**
- * The file name for a recording: the last component of `path` (if any), its extension replaced by
- * the container's. Never a path.
- * @param {unknown} path
- * @param {string} fallbackStem used when `path` gives no usable name
- * @param {string} extension with its dot
- * @returns {string}
- */
-export function recordFileName(path, fallbackStem, extension) {
-  const clean = (/** @type {string} */ s) =>
-    s
-      .replace(/[\u0000-\u001f\u007f<>:"|?*\\/]/gu, '_')
-      .trim()
-      .slice(0, 120);
-  let name = typeof path === 'string' ? (path.split(/[\\/:]/u).pop() ?? '') : '';
-  name = clean(name);
-  const dot = name.lastIndexOf('.');
-  let stem = dot > 0 ? name.slice(0, dot) : name;
-  stem = stem.replace(/^\.+|\.+$/gu, '');
-  if (!stem) stem = clean(fallbackStem) || 'recording';
-  return `${stem}${extension}`;
 }
 
 /** @param {Date} date @returns {string} 'YYYYMMDD-HHMMSS' in local time */
@@ -505,6 +487,10 @@ export class Recorder {
       );
     }
     const stem = defaultStem(kind, account, channel, new Date());
+    const save = options.save ?? this.#defaultSave;
+    // save: 'folder' writes to the path's relative part: refuse one that climbs out before anything starts.
+    const toFolder = save === 'folder' || (Array.isArray(save) && save.includes('folder'));
+    const folderPath = toFolder ? folderRecordPath(options.path, stem, format.extension) : undefined;
     const recording = new Recording({
       key,
       kind,
@@ -523,8 +509,9 @@ export class Recorder {
         mimeType: format.mimeType,
         extension: format.extension,
         recording: { account, kind, channelName: channel },
+        folderPath,
       };
-      const sinkPromise = openSink(options.save ?? this.#defaultSave, request, {
+      const sinkPromise = openSink(save, request, {
         platform: this.#platform,
         // for save: 'upload' (upload.js): the join token and the SDK's events
         token: this.#ctx.token?.() ?? '',
@@ -534,7 +521,7 @@ export class Recorder {
       });
       recording.sink = await sinkPromise;
       recording.save = recording.sink.kind;
-      const targets = journalTargets(options.save ?? this.#defaultSave, recording.sink);
+      const targets = journalTargets(save, recording.sink);
       if (targets.length > 0) {
         recording.journal = await JournalWriter.open(this.#platform, () => ({
           account,
