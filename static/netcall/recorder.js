@@ -75,7 +75,8 @@ const DEFAULT_AUDIO_BPS = 128_000;
  * @property {string} reason 'stopped', or why it ended by itself: 'left' (the member left),
  *   'disconnected' / 'expired' (the member dropped and did not come back), 'leftChannel' (you left)
  * @property {number} pausedSeconds how long it was paused (pauseRecordMp4 / pauseRecordAac): the file
- *   is that much shorter than stoppedAt - startedAt, with no gap
+ *   is that much shorter than stoppedAt - startedAt, with no gap * @property {string} [path] save: 'folder': where the file is inside the recordings folder ('calls/2026/test (1).mp4')
+ * @property {string} [folder] save: 'folder': the recordings folder's name
  */
 
 /**

@@ -20,6 +20,7 @@ from tests.support.browser import DEFAULT_TIMEOUT_MS
 from tests.support.media import ALICE, BOB
 from tests.support.recording_checks import (
     EVENTS_JS,
+    READ_OPFS_JS,
     TONES,
     OpenParticipant,
     assert_colour,
@@ -41,18 +42,6 @@ async (fileName) => {
   await root.removeEntry(fileName).catch(() => {});
   const handle = await root.getFileHandle(fileName, { create: true });
   return window.netcall.startRecordAac({ save: handle });
-}
-"""
-READ_OPFS_JS = """
-async (fileName) => {
-  const root = await navigator.storage.getDirectory();
-  const file = await (await root.getFileHandle(fileName)).getFile();
-  const url = await new Promise((resolve) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result));
-    reader.readAsDataURL(file);
-  });
-  return url.slice(url.indexOf(';base64,') + 8);
 }
 """
 JOURNALS_LEFT_JS = """

@@ -35,6 +35,23 @@ EVENTS_JS = """
 }
 """
 
+# A file of the origin-private file system ("a/b/c.mp4"), as base64.
+READ_OPFS_JS = """
+async (path) => {
+  let dir = await navigator.storage.getDirectory();
+  const parts = path.split('/');
+  const name = parts.pop();
+  for (const part of parts) dir = await dir.getDirectoryHandle(part);
+  const file = await (await dir.getFileHandle(name)).getFile();
+  const url = await new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.readAsDataURL(file);
+  });
+  return url.slice(url.indexOf(';base64,') + 8);
+}
+"""
+
 
 def unique_channel(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
