@@ -44,8 +44,7 @@ def test_recordings_land_at_their_paths_inside_the_folder(open_participant: Open
     alice = open_participant(ALICE)
     alice.join(channel)
     alice.page.evaluate(SET_FOLDER_JS)
-    alice.reload()  # the next page of this origin finds the folder again
-    alice.join(channel)
+    alice.reload()  # the next page of this origin (joined again) finds the folder again
 
     escape = rec.call(alice, "startRecordMp4", {"path": "E:/calls/../../escape.mp4", "save": "folder"})
     assert not escape["ok"] and escape["error"] == "bad_argument", escape
