@@ -126,6 +126,30 @@ async def test_record_notices_reach_everyone_and_end_when_the_recorder_leaves() 
     await carol.close()
 
 
+async def test_record_pause_and_resume_reach_everyone_and_late_joiners() -> None:
+    room = channel_name()
+    alice, bob = await joined("alice", room), await joined("bob", room)
+    assert (await alice.request("record.pause", kind="aac"))["code"] == "not_recording"
+    await alice.request("record.start", kind="aac")
+    await bob.expect("record.state")
+    paused = await alice.request("record.pause", kind="aac")
+    assert paused["data"]["record"]["paused"] is True and paused["data"]["record"]["pausedAt"], paused
+    event = await bob.expect("record.state")
+    assert (event["state"], event["record"]["recorder"], event["record"]["paused"]) == ("paused", "alice", True)
+    carol = await Client.connect()  # a member joining meanwhile learns that it is paused
+    data = await carol.join("carol", room)
+    assert [(r["recorder"], r["paused"]) for r in data["recordings"]] == [("alice", True)]
+    resumed = await alice.request("record.resume", kind="aac")
+    assert resumed["data"]["record"]["paused"] is False and resumed["data"]["record"]["pausedSeconds"] >= 0
+    event = await bob.expect("record.state")
+    assert (event["state"], event["record"]["paused"]) == ("resumed", False)
+    assert (await carol.expect("record.state"))["state"] == "resumed"
+    # live.pause without a recorded live session of one's own
+    assert (await bob.request("live.pause"))["code"] == "live_not_recording"
+    for client in (alice, bob, carol):
+        await client.close()
+
+
 async def test_duplicate_account_takes_over_the_older_connection() -> None:
     room = channel_name()
     alice = await joined("alice", room)

@@ -114,6 +114,11 @@ def live_payload(session: LiveSession, *, event_id: str) -> dict[str, Any]:
         "startedAt": _iso(session.started_at or session.created_at),
         "endedAt": _iso(session.ended_at),
         "endReason": session.end_reason,
+        "pausedIntervals": [
+            # an interval still open when the session ended (it ended while paused) closes with it
+            {"start": p["start"], "end": p.get("end") or _iso(session.ended_at)}
+            for p in session.record_paused or []
+        ],
         "files": files,
     }
 

@@ -6,8 +6,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from channels.db import database_sync_to_async
+
 from recording.live import dispatch
-from recording.live.services import LiveJoin, LiveRequest, live_ack, live_join, live_request_parse, rtmp_target_check
+from recording.live.services import (
+    LiveJoin,
+    LiveRequest,
+    live_ack,
+    live_join,
+    live_record_pause_target,
+    live_request_parse,
+    rtmp_target_check,
+)
+from recording.models import Member
 from recording.signalling import protocol
 from recording.signalling.joining import Broadcast
 from recording.signalling.rooms import JoinRequest, JoinResult
@@ -35,3 +46,10 @@ class LiveJoinExtension:
             await dispatch.recorder_start(layer, session_id=str(live.session.id))
         data = live_ack(result.member, live)
         return {} if data is None else {"live": data}
+
+    async def record_pause(self, member: Member, *, pause: bool, layer: Any) -> dict[str, Any]:
+        """The host's pauseLiveRecord() / resumeLiveRecord(): handed to the session's recorder worker,
+        which pauses its files and tells the room (`record.state` of `#recorder`, kind `live`)."""
+        worker = await database_sync_to_async(live_record_pause_target)(room_id=member.room_id, account=member.account)
+        await layer.send(worker, {"type": "live.pause" if pause else "live.resume"})
+        return {"paused": pause}

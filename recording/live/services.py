@@ -253,6 +253,33 @@ def live_members(*, room_id: int) -> list[Member]:
     return list(Member.objects.filter(room_id=room_id))
 
 
+def live_record_pause_target(*, room_id: int, account: str) -> str:
+    """The worker channel of the recorded live session `account` hosts in this room, for its
+    pauseLiveRecord() / resumeLiveRecord(); RoomError `live_not_recording` when there is none."""
+    session = LiveSession.objects.filter(
+        room_id=room_id, host=account, record=True, status__in=LiveSession.ACTIVE_STATUSES
+    ).first()
+    if session is None:
+        raise RoomError("live_not_recording", "you host no live session that records on the server")
+    return session.worker_channel
+
+
+def live_record_mark_paused(*, session_id: str, paused: bool, at: datetime | None = None) -> list[dict[str, Any]]:
+    """Note a pause (an interval opens) or a resume (it closes) of the session's recording; the intervals."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        session = LiveSession.objects.select_for_update().get(pk=session_id)
+        intervals: list[dict[str, Any]] = list(session.record_paused or [])
+        open_interval = bool(intervals) and intervals[-1].get("end") is None
+        if paused and not open_interval:
+            intervals.append({"start": at.isoformat(), "end": None})
+        elif not paused and open_interval:
+            intervals[-1] = {**intervals[-1], "end": at.isoformat()}
+        session.record_paused = intervals
+        session.save(update_fields=["record_paused"])
+    return intervals
+
+
 def live_set_push_state(*, session_id: str, state: str, error: str = "") -> None:
     LiveSession.objects.filter(pk=session_id).update(push_state=state, push_error=error[:2000])
 

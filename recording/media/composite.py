@@ -22,9 +22,11 @@ from pathlib import Path
 
 import av
 import av.container
+from av.video.frame import PictureType
 
 from recording.media.compositor import Compositor
 from recording.media.mixer import RATE, AudioMixer
+from recording.media.pause import PauseGate
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ class CompositeEncoder:
         self.video: av.VideoStream | None = None
         self.audio: av.AudioStream | None = None
         self._sinks: list[PacketSink] = []
+        self.gate = PauseGate()  # pauseLiveRecord(): the spool file pauses, the sinks (the push) do not
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.frames = 0
@@ -128,7 +131,7 @@ class CompositeEncoder:
                     sink(packet, kind)
                 except Exception:
                     logger.exception("CompositeEncoder sink failed")
-            if self.path is not None and self._container is not None:
+            if self.path is not None and self._container is not None and self.gate.admit(packet, kind):
                 self._container.mux(packet)
 
     def _run(self) -> None:
@@ -153,6 +156,9 @@ class CompositeEncoder:
                 now = start + index / fps  # the instant this frame and its audio stand for
                 frame = self.compositor.render(now + 0.5 / fps)  # the frame nearest this instant
                 frame.pts, frame.time_base = index, Fraction(1, fps)
+                if self.gate.wants_keyframe:  # resumed: the file goes on from a keyframe
+                    frame.pict_type = PictureType.I
+                    self.gate.wants_keyframe = False
                 self._emit(self.video.encode(frame), "video")
                 wanted = round((index + 1) * RATE / fps) - samples
                 if wanted > 0:

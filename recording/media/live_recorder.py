@@ -216,6 +216,9 @@ class LiveRecorder:
             return None
         if kind == "live.stop":
             return str(message.get("reason") or "stopped")
+        if kind in ("live.pause", "live.resume"):
+            await self._pause_recording(kind == "live.pause")
+            return None
         if kind != "room.event":
             return None
         event = frame.get("type")
@@ -258,6 +261,31 @@ class LiveRecorder:
         if person.role in Member.LIVE_ROLES:
             tracks = self.expected.setdefault(account, set())
             tracks.update(track for track, on in (("audio", person.audio), ("video", person.video)) if on)
+
+    async def _pause_recording(self, paused: bool) -> None:
+        """The host's pauseLiveRecord() / resumeLiveRecord(): the files pause, the push goes on."""
+        if self.pipeline is None or not self.record or self.pipeline.recording_paused == paused:
+            return
+        self.pipeline.set_recording_paused(paused)
+        if not paused:  # the member files go on from a keyframe
+            for peer in self.peers.values():
+                for tap in peer.taps:
+                    if tap.receiver.track.kind == "video":
+                        tap.request_keyframe()
+        intervals = await database_sync_to_async(live.live_record_mark_paused)(
+            session_id=self.session_id, paused=paused
+        )
+        logger.info("%r: recording %s", self, "paused" if paused else "resumed")
+        record = {
+            "recorder": live.RECORDER_ACCOUNT,
+            "target": None,
+            "kind": "live",
+            "startedAt": None,
+            "paused": paused,
+            "pausedIntervals": intervals,
+        }
+        frame = protocol.record_state(state="paused" if paused else "resumed", record=record)
+        await self.layer.group_send(self.group, protocol.room_event(frame))
 
     def _layout(self) -> None:
         if self.pipeline is None:

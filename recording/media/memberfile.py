@@ -126,6 +126,11 @@ class MemberFile:
         self._size = (0, 0)
         self._t0 = 0
         self._last_pts = -1
+        # pauseLiveRecord(): while paused frames are dropped; afterwards timestamps go on from the first one
+        # dropped (`_skipped` ticks taken out of this segment), so the file has no gap
+        self._paused = False
+        self._paused_from: int | None = None
+        self._skipped = 0
         self.segments: list[Segment] = []
         self.frames = 0
         self.dropped = 0
@@ -148,6 +153,10 @@ class MemberFile:
             self.dropped += 1
             if self.dropped in (1, 100) or self.dropped % 1000 == 0:
                 logger.warning("%r is behind: %d frames dropped", self, self.dropped)
+
+    def set_paused(self, paused: bool) -> None:
+        """Any thread; frames already queued follow the new state (at most the queue's latency)."""
+        self._paused = paused
 
     def close(self, timeout: float = 30) -> None:
         self._queue.put(_STOP)
@@ -180,6 +189,15 @@ class MemberFile:
             self._drain()
 
     def _write(self, frame: EncodedFrame) -> None:
+        if self._paused:
+            if self._paused_from is None and self._spec is not None:
+                self._paused_from = frame.timestamp
+            return
+        if self._paused_from is not None:
+            if frame.kind == "video" and not frame.keyframe:
+                return  # a delta frame has no reference in the file: resume on a keyframe (one is asked for)
+            self._skipped += frame.timestamp - self._paused_from
+            self._paused_from = None
         starts_segment = frame.kind == "video" and frame.keyframe and frame.width > 0
         if self._spec is None or frame.codec != self._spec.codec:
             if not starts_segment and frame.kind == "video":
@@ -190,7 +208,7 @@ class MemberFile:
             logger.info("%r: %dx%d -> %dx%d, new segment", self, *self._size, frame.width, frame.height)
             self._start_segment(frame)
         assert self._container is not None and self._stream is not None
-        pts = frame.timestamp - self._t0
+        pts = frame.timestamp - self._t0 - self._skipped
         if pts <= self._last_pts:
             return  # a muxer refuses non-increasing timestamps (a reordered or repeated frame)
         self._last_pts = pts
@@ -222,7 +240,7 @@ class MemberFile:
             raise
         self._container, self._spec = container, spec
         self._size = (frame.width, frame.height)
-        self._t0, self._last_pts = frame.timestamp, -1
+        self._t0, self._last_pts, self._skipped = frame.timestamp, -1, 0
         self.segments.append(Segment(spec, path))
         logger.info("%r: segment %d, %s in %s", self, spec.segment, spec.codec, spec.container)
 

@@ -72,6 +72,7 @@ class LivePipeline:
         self._pusher: RtmpPusher | None = None
         self._stopped = False
         self.started_at: float | None = None
+        self._paused = False  # pauseLiveRecord(): the files pause, the push does not
 
     # --- inputs (from the asyncio side) -----------------------------------------------------------------
     def set_layout(self, host: str | None, cohosts: list[str]) -> None:
@@ -103,6 +104,20 @@ class LivePipeline:
         self.compositor.forget(account)
         self.mixer.forget(account)
 
+    def set_recording_paused(self, paused: bool) -> None:
+        """Pause the recording (composite and member files), not the push; the files have no gap."""
+        with self._lock:
+            self._paused = paused
+            files = list(self._files.values())
+        if self._encoder is not None:
+            self._encoder.gate.set_paused(paused)
+        for file in files:
+            file.set_paused(paused)
+
+    @property
+    def recording_paused(self) -> bool:
+        return self._paused
+
     # --- life cycle --------------------------------------------------------------------------------------
     def _ensure_started(self) -> None:
         """The composite starts with the first media, so that its duration is the broadcast's."""
@@ -120,6 +135,7 @@ class LivePipeline:
                 on_open=self._encoder_opened,
                 on_error=lambda error: self._on_file_error("composite", "", error),
             )
+            encoder.gate.set_paused(self._paused)
             encoder.start()
             self.started_at = time.monotonic()
             self._encoder = encoder
@@ -152,7 +168,8 @@ class LivePipeline:
         if file is None:
             with self._lock:
                 file = self._files.get(key)
-                if file is None and not self._stopped:
+                if file is None and not self._stopped and not self._paused:
+                    # (a file opened while paused would start at the resume: nothing to write before it)
                     file = MemberFile(
                         track,
                         lambda spec: self._open_file(account, spec),

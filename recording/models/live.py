@@ -51,6 +51,8 @@ class LiveSession(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=32, blank=True, default="")
+    # pauseLiveRecord() / resumeLiveRecord(): [{"start": iso, "end": iso | null}], wall-clock times
+    record_paused = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -65,6 +65,9 @@ class RecordNotice(models.Model):
     target = models.CharField(max_length=64, blank=True, default="")
     kind = models.CharField(max_length=3, choices=Kind.choices)
     started_at = models.DateTimeField()
+    # record.pause / record.resume: since when it is paused (null: recording), and how long it was before
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_seconds = models.FloatField(default=0.0)
 
     class Meta:
         constraints = [
@@ -78,6 +81,9 @@ class RecordNotice(models.Model):
             "target": self.target or None,
             "kind": self.kind,
             "startedAt": self.started_at.isoformat(),
+            "paused": self.paused_at is not None,
+            "pausedAt": self.paused_at.isoformat() if self.paused_at is not None else None,
+            "pausedSeconds": round(self.paused_seconds, 3),
         }
 
 

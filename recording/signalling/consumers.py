@@ -256,9 +256,22 @@ class NetcallConsumer(AsyncWebsocketConsumer):
             notice = await database_sync_to_async(rooms.record_start)(**where, target=target, kind=kind)
             await self._broadcast(protocol.record_state(state="started", record=notice.as_wire()))
             return {"record": notice.as_wire()}
+        if request.type in ("record.pause", "record.resume"):
+            pause = request.type == "record.pause"
+            notice = await database_sync_to_async(rooms.record_pause)(**where, target=target, kind=kind, pause=pause)
+            state = "paused" if pause else "resumed"
+            await self._broadcast(protocol.record_state(state=state, record=notice.as_wire()))
+            return {"record": notice.as_wire()}
         notice = await database_sync_to_async(rooms.record_stop)(**where, target=target, kind=kind)
         await self._broadcast(protocol.record_state(state="stopped", record=notice.as_wire()))
         return {}
+
+    async def _live_pause(self, request: Request) -> dict[str, Any]:
+        member = self._joined()
+        extension = joining.join_extension()
+        if extension is None:
+            raise ProtocolError("live_not_recording", "no live session records on this server", request.id)
+        return await extension.record_pause(member, pause=request.type == "live.pause", layer=self.channel_layer)
 
     async def _ping(self, request: Request) -> dict[str, Any]:
         # Nothing to write: receive() noted that the member was heard; the liveness task writes it down.
@@ -403,5 +416,9 @@ HANDLERS: dict[str, Handler] = {
     "media": NetcallConsumer._media,
     "record.start": NetcallConsumer._record,
     "record.stop": NetcallConsumer._record,
+    "record.pause": NetcallConsumer._record,
+    "record.resume": NetcallConsumer._record,
+    "live.pause": NetcallConsumer._live_pause,
+    "live.resume": NetcallConsumer._live_pause,
     "ping": NetcallConsumer._ping,
 }

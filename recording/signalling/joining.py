@@ -34,6 +34,9 @@ class JoinExtension(Protocol):
     async def joined(self, result: rooms.JoinResult, *, layer: Any, broadcast: Broadcast) -> dict[str, Any]:
         """After the member was announced: announce or start what the join created; ack additions."""
 
+    async def record_pause(self, member: Member, *, pause: bool, layer: Any) -> dict[str, Any]:
+        """`live.pause` / `live.resume` from `member` (the host pausing the server's recording): the ack's data."""
+
 
 _extension: JoinExtension | None = None
 

@@ -277,6 +277,26 @@ def record_start(*, session: str, room_id: int, recorder: str, target: str | Non
     return notice
 
 
+def record_pause(
+    *, session: str, room_id: int, recorder: str, target: str | None, kind: str, pause: bool
+) -> RecordNotice:
+    """Mark a recording notice paused (`pause`) or recording again; `not_recording` if there is none."""
+    if not Member.objects.filter(session=session).exists():
+        raise _expired()
+    notice = RecordNotice.objects.filter(room_id=room_id, recorder=recorder, target=target or "", kind=kind).first()
+    if notice is None:
+        raise RoomError("not_recording", "no such recording is running")
+    now = timezone.now()
+    if pause and notice.paused_at is None:
+        notice.paused_at = now
+        notice.save(update_fields=["paused_at"])
+    elif not pause and notice.paused_at is not None:
+        notice.paused_seconds += max(0.0, (now - notice.paused_at).total_seconds())
+        notice.paused_at = None
+        notice.save(update_fields=["paused_at", "paused_seconds"])
+    return notice
+
+
 def record_stop(*, session: str, room_id: int, recorder: str, target: str | None, kind: str) -> RecordNotice:
     if not Member.objects.filter(session=session).exists():
         raise _expired()

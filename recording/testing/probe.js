@@ -22,7 +22,7 @@
   function record(name, e) {
     const entry = { name, t: Date.now() };
     if (e && typeof e === 'object') {
-      for (const k of ['account', 'reason', 'state', 'code', 'message']) {
+      for (const k of ['account', 'reason', 'state', 'code', 'message', 'paused']) {
         const v = e[k];
         if (v !== undefined && (v === null || typeof v !== 'object')) entry[k] = v;
       }

@@ -210,6 +210,26 @@ export class NetcallEmbed {
     return this.call('stopRecordAac');
   }
 
+  /** @param {string | object} [target] an account, or `{account}` @returns {Promise<any>} `{account, kind, state, elapsed, pausedSeconds}` */
+  pauseRecordMp4(target) {
+    return this.call('pauseRecordMp4', target);
+  }
+
+  /** @param {string | object} [target] @returns {Promise<any>} */
+  resumeRecordMp4(target) {
+    return this.call('resumeRecordMp4', target);
+  }
+
+  /** @returns {Promise<any>} */
+  pauseRecordAac() {
+    return this.call('pauseRecordAac');
+  }
+
+  /** @returns {Promise<any>} */
+  resumeRecordAac() {
+    return this.call('resumeRecordAac');
+  }
+
   /** @param {object} options `{type}` @returns {Promise<void>} */
   startDevice(options) {
     return this.call('startDevice', options);

@@ -27,6 +27,9 @@ export const NetcallEvent = Object.freeze(/** @type {const} */ ({
    * browser's journal and saved. `{account, kind, blob, fileName, mimeType, size, duration, startedAt,
    * stoppedAt, saved, reason: 'recovered', recovered: true}` (netcall.recoverRecordings()) */
   RECORD_RECOVERED: 'recordRecovered',
+  /** A recording could not be saved where it asked (save: 'folder': no folder chosen, permission lapsed,
+   * a frame that may not pick one) and is downloaded instead. `{account, kind, wanted, saved, reason, message}` */
+  RECORD_SAVE_FALLBACK: 'recordSaveFallback',
   /** One of your recordings ended without stop being called (target left, you left, error). `{account, kind, reason, result, error}` */
   RECORD_ENDED: 'recordEnded',
   /** save: 'upload' progress. `{account, kind, uploadUrl, recordingId, sent, size, final, state}`, state:
@@ -55,6 +58,7 @@ export const NetcallEvent = Object.freeze(/** @type {const} */ ({
  * @property {import('./recorder.js').RecordStateChange} recordStateChange
  * @property {import('./journal.js').RecoveredRecording} recordRecovered
  * @property {import('./recorder.js').RecordEnded} recordEnded
+ * @property {import('./folder.js').RecordSaveFallback} recordSaveFallback
  * @property {import('./upload.js').UploadProgress} uploadProgress
  * @property {import('./live.js').LiveState} liveState
  * @property {{kind: 'audio'|'video', track: MediaStreamTrack | null}} localTrack

@@ -123,6 +123,11 @@ export function canPickFile() {
   return typeof (/** @type {any} */ (globalThis).showSaveFilePicker) === 'function';
 }
 
+/** @returns {boolean} whether this page may ask for a folder (showDirectoryPicker; not in cross-origin frames) */
+export function canPickFolder() {
+  return typeof (/** @type {any} */ (globalThis).showDirectoryPicker) === 'function';
+}
+
 /**
  * Whether `value` is a file handle we can stream into (FileSystemFileHandle, e.g. from the
  * origin-private file system or a save-as dialog).

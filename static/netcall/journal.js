@@ -40,6 +40,8 @@ const HOLD_BACK_BYTES = 8 * 1024 * 1024;
  * @property {'mp4'|'webm'|'ogg'} container
  * @property {JournalTarget[]} targets
  * @property {number} startedAt
+ * @property {number} [pausedMs] ms paused (pauseRecordMp4 / pauseRecordAac) before the last chunk
+ * @property {boolean} [paused] whether it was paused when last written (a crash while paused)
  * @property {number} updatedAt
  * @property {number} size bytes journalled
  * @property {number} chunks
@@ -168,9 +170,19 @@ export class JournalWriter {
    * @param {Blob} data
    */
   append(data) {
+    this.#write(data);
+  }
+
+  /** The recording's state changed (paused, resumed): write its record again, without a chunk. */
+  touch() {
+    if (this.#seq > 0) this.#write(null);
+  }
+
+  /** @param {Blob | null} data the next chunk, or null to rewrite the record only */
+  #write(data) {
     if (this.#failed) return;
-    const seq = this.#seq++;
-    this.#size += data.size;
+    const seq = data ? this.#seq++ : this.#seq - 1;
+    this.#size += data?.size ?? 0;
     const size = this.#size;
     this.#queue = this.#queue
       .then(() => {
@@ -178,7 +190,7 @@ export class JournalWriter {
         /** @type {JournalRecord} */
         const record = { ...this.#meta(), id: this.#id, updatedAt: Date.now(), size, chunks: seq + 1, attempts: 0 };
         return transaction(this.#db, ['recordings', 'chunks'], 'readwrite', (tx) => {
-          tx.objectStore('chunks').put({ id: this.#id, seq, data, at: record.updatedAt });
+          if (data) tx.objectStore('chunks').put({ id: this.#id, seq, data, at: record.updatedAt });
           tx.objectStore('recordings').put(record);
         }).then(() => {});
       })
@@ -220,6 +232,8 @@ export class JournalWriter {
  * @property {string} saved how it was saved now: 'download' | 'file' | 'none' | a registered sink's kind
  * @property {'recovered'} reason
  * @property {true} recovered
+ * @property {number} pausedSeconds how long it had been paused
+ * @property {boolean} paused whether the page died while the recording was paused
  * @property {string | null} channelName
  */
 
@@ -305,7 +319,8 @@ async function recoverOne(db, record, context) {
     }
     held = [];
     const stoppedAt = chunks[chunks.length - 1].at;
-    const { tail, patches, duration } = fixer.finish((stoppedAt - record.startedAt) / 1000);
+    const pausedMs = record.pausedMs ?? 0;
+    const { tail, patches, duration } = fixer.finish((stoppedAt - record.startedAt - pausedMs) / 1000);
     for (const part of tail) await sink.write(part);
     for (const { position, data } of patches) await sink.patch(position, data);
     const saved = await sink.close();
@@ -324,6 +339,8 @@ async function recoverOne(db, record, context) {
       ...(saved.extra ?? {}),
       reason: 'recovered',
       recovered: true,
+      pausedSeconds: pausedMs / 1000,
+      paused: Boolean(record.paused),
       channelName: record.channelName,
     };
   } catch (err) {

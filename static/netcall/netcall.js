@@ -14,6 +14,7 @@
 import { Devices } from './devices.js';
 import { ClientErrorCode, InvalidStateError, NetcallError, NotFoundError, UnsupportedError } from './errors.js';
 import { Emitter, NetcallEvent } from './events.js';
+import { chooseRecordFolder, setRecordFolder } from './folder.js';
 import { isServerAccount, liveStateChange } from './live.js';
 import { Peers } from './peers.js';
 import { browserPlatform } from './platform.js';
@@ -415,6 +416,70 @@ export class Netcall {
    */
   stopRecordAac() {
     return this.#recorder.stopAac();
+  }
+
+  /**
+   * Ask the user for the recordings folder of `save: 'folder'` (a directory picker: call it from a click).
+   * The choice is kept for this origin (IndexedDB); without it, the first such recording asks.
+   * @returns {Promise<{name: string}>}
+   */
+  async chooseRecordFolder() {
+    const handle = await chooseRecordFolder(browserPlatform);
+    return { name: handle.name };
+  }
+
+  /**
+   * Use `handle` as the recordings folder of `save: 'folder'` (e.g. `await navigator.storage.getDirectory()`,
+   * the origin-private file system, which needs no permission); null forgets the folder.
+   * @param {FileSystemDirectoryHandle | null} handle
+   * @returns {Promise<void>}
+   */
+  setRecordFolder(handle) {
+    return setRecordFolder(browserPlatform, handle);
+  }
+
+  /**
+   * Pause recording a participant (both seed forms: `pauseRecordMp4('bob')`, `pauseRecordMp4({account})`;
+   * none: yourself). Nothing is recorded until resumeRecordMp4; the file has no gap. Every member is told
+   * (`recordStateChange` with state `paused`).
+   * @param {string | {account?: string}} [target]
+   * @returns {Promise<import('./recorder.js').PauseResult>}
+   */
+  pauseRecordMp4(target) {
+    return this.#recorder.pauseMp4(target);
+  }
+
+  /**
+   * Resume a paused recording of a participant (`recordStateChange` with state `resumed`).
+   * @param {string | {account?: string}} [target]
+   * @returns {Promise<import('./recorder.js').PauseResult>}
+   */
+  resumeRecordMp4(target) {
+    return this.#recorder.resumeMp4(target);
+  }
+
+  /** @returns {Promise<import('./recorder.js').PauseResult>} pause recording the mix */
+  pauseRecordAac() {
+    return this.#recorder.pauseAac();
+  }
+
+  /** @returns {Promise<import('./recorder.js').PauseResult>} resume recording the mix */
+  resumeRecordAac() {
+    return this.#recorder.resumeAac();
+  }
+
+  /**
+   * Live mode, host only: pause the server's recording of the broadcast (the RTMP push goes on). The
+   * recorded files have no gap; the callback lists the paused intervals.
+   * @returns {Promise<{paused: boolean}>}
+   */
+  pauseLiveRecord() {
+    return this.#request('live.pause', {});
+  }
+
+  /** @returns {Promise<{paused: boolean}>} live mode, host only: resume the server's recording */
+  resumeLiveRecord() {
+    return this.#request('live.resume', {});
   }
 
   /** @returns {import('./recorder.js').RecordingInfo[]} running recordings (elapsed time, bytes so far) */

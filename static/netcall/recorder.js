@@ -14,7 +14,10 @@ import { NetcallEvent } from './events.js';
 import { canRecord, describeMimeType, pickFormat, recordFormats } from './formats.js';
 import { JournalWriter, containerFixer, journalTargets, recoverJournals } from './journal.js';
 import { AudioMix, createVideoRelay } from './record-sources.js';
+import { folderRecordPath, recordFileName } from './save-path.js';
 import { TeeSink, openSink } from './sinks.js';
+
+export { recordFileName } from './save-path.js';
 
 /** MediaRecorder hands out data this often (ms): what bounds memory and loss. */
 const TIMESLICE_MS = 1000;
@@ -37,8 +40,10 @@ const DEFAULT_AUDIO_BPS = 128_000;
  * @typedef {object} RecordOptions
  * @property {string} [account] whom to record (startRecordMp4): a member, or yourself (absent or '')
  * @property {string} [path] a suggested file name; only its last component is used, and its
- *   extension is corrected to the container produced ('E:/test.mp4' -> 'test.mp4' or 'test.webm')
- * @property {SaveOption} [save] 'download' | 'picker' | 'none' | a FileSystemFileHandle | a
+ *   extension is corrected to the container produced ('E:/test.mp4' -> 'test.mp4' or 'test.webm');
+ *   with save: 'folder', its relative part inside the recordings folder ('E:/calls/2026/test.mp4' ->
+ *   'calls/2026/test.mp4'; '..' is refused)
+ * @property {SaveOption} [save] 'download' | 'picker' | 'folder' | 'none' | a FileSystemFileHandle | a
  *   registered sink name | a sink object; default: the Netcall's `recordSave`
  * @property {'mp4'|'webm'} [format] only this container (default: MP4 where the browser can, else WebM)
  * @property {number} [videoBitsPerSecond] default 1 Mbit/s
@@ -69,17 +74,22 @@ const DEFAULT_AUDIO_BPS = 128_000;
  * @property {string} saved 'download' | 'file' | 'none' | what a registered sink says
  * @property {string} reason 'stopped', or why it ended by itself: 'left' (the member left),
  *   'disconnected' / 'expired' (the member dropped and did not come back), 'leftChannel' (you left)
+ * @property {number} pausedSeconds how long it was paused (pauseRecordMp4 / pauseRecordAac): the file
+ *   is that much shorter than stoppedAt - startedAt, with no gap * @property {string} [path] save: 'folder': where the file is inside the recordings folder ('calls/2026/test (1).mp4')
+ * @property {string} [folder] save: 'folder': the recordings folder's name
  */
 
 /**
  * @typedef {object} RecordingInfo
  * @property {string} account
  * @property {RecordKind} kind
- * @property {'starting'|'recording'|'stopping'|'ended'} state
+ * @property {'starting'|'recording'|'paused'|'stopping'|'ended'} state
  * @property {string} fileName
  * @property {string} mimeType
  * @property {number} startedAt
- * @property {number} elapsed seconds so far
+ * @property {number} elapsed seconds recorded so far (paused time not counted)
+ * @property {boolean} paused whether it is paused now
+ * @property {number} pausedSeconds how long it has been paused in all, the current pause included
  * @property {number} size bytes written so far
  * @property {string} save
  */
@@ -104,6 +114,9 @@ const DEFAULT_AUDIO_BPS = 128_000;
  * @property {string | null} [target] whom (null: the mix)
  * @property {string} [kind] 'mp4' | 'aac'
  * @property {string} [startedAt]
+ * @property {boolean} [paused] whether it is paused now
+ * @property {string | null} [pausedAt] since when (ISO time), while paused
+ * @property {number} [pausedSeconds] how long it was paused before the current pause
  */
 
 /**
@@ -114,8 +127,18 @@ const DEFAULT_AUDIO_BPS = 128_000;
  * @property {string | null} target whom (null: the mix)
  * @property {string | null} kind 'mp4' | 'aac'
  * @property {string | null} startedAt
- * @property {string} state 'started' | 'stopped'
+ * @property {string} state 'started' | 'paused' | 'resumed' | 'stopped'
  * @property {boolean} local whether it is one of our own recordings
+ */
+
+/**
+ * What pauseRecordMp4 / resumeRecordMp4 / pauseRecordAac / resumeRecordAac resolve with.
+ * @typedef {object} PauseResult
+ * @property {string} account whom (for the mix: your own account)
+ * @property {RecordKind} kind
+ * @property {'paused'|'recording'} state
+ * @property {number} elapsed seconds recorded so far (paused time not counted)
+ * @property {number} pausedSeconds how long it has been paused in all
  */
 
 /**
@@ -131,7 +154,7 @@ const DEFAULT_AUDIO_BPS = 128_000;
 /**
  * The payload of a 'recordStateChange' event.
  * @param {RecordState | undefined} record
- * @param {string} state 'started' | 'stopped'
+ * @param {string} state 'started' | 'paused' | 'resumed' | 'stopped'
  * @param {boolean} local whether it is one of our own recordings
  * @returns {RecordStateChange}
  */
@@ -144,29 +167,6 @@ export function recordStateChange(record, state, local) {
     state,
     local,
   };
-}
-
-/**
- * The file name for a recording: the last component of `path` (if any), its extension replaced by
- * the container's. Never a path.
- * @param {unknown} path
- * @param {string} fallbackStem used when `path` gives no usable name
- * @param {string} extension with its dot
- * @returns {string}
- */
-export function recordFileName(path, fallbackStem, extension) {
-  const clean = (/** @type {string} */ s) =>
-    s
-      .replace(/[\u0000-\u001f\u007f<>:"|?*\\/]/gu, '_')
-      .trim()
-      .slice(0, 120);
-  let name = typeof path === 'string' ? (path.split(/[\\/:]/u).pop() ?? '') : '';
-  name = clean(name);
-  const dot = name.lastIndexOf('.');
-  let stem = dot > 0 ? name.slice(0, dot) : name;
-  stem = stem.replace(/^\.+|\.+$/gu, '');
-  if (!stem) stem = clean(fallbackStem) || 'recording';
-  return `${stem}${extension}`;
 }
 
 /** @param {Date} date @returns {string} 'YYYYMMDD-HHMMSS' in local time */
@@ -221,7 +221,7 @@ function withTimeout(promise, ms, error) {
 
 /** One recording: its sources, MediaRecorder, fixer and sink. */
 class Recording {
-  /** @type {'starting'|'recording'|'stopping'|'ended'} */
+  /** @type {'starting'|'recording'|'paused'|'stopping'|'ended'} */
   state = 'starting';
   /** @type {MediaRecorder | null} */
   mediaRecorder = null;
@@ -247,6 +247,10 @@ class Recording {
   graceTimer;
   announced = false;
   save = 'download';
+  /** when the current pause began (ms since the epoch), 0 while not paused */
+  pausedAt = 0;
+  /** ms paused before the current pause */
+  pausedMs = 0;
 
   /**
    * @param {object} init
@@ -270,6 +274,21 @@ class Recording {
   /** @returns {string | null} the server's `target` for this recording */
   get target() {
     return this.kind === 'aac' ? null : this.account;
+  }
+
+  /** @returns {boolean} running: recording or paused */
+  get running() {
+    return this.state === 'recording' || this.state === 'paused';
+  }
+
+  /** @param {number} now ms since the epoch @returns {number} ms paused in all, up to `now` */
+  pausedUntil(now) {
+    return this.pausedMs + (this.pausedAt ? Math.max(0, now - this.pausedAt) : 0);
+  }
+
+  /** @param {number} now @returns {number} seconds recorded up to `now`, paused time not counted */
+  elapsedAt(now) {
+    return this.startedAt ? Math.max(0, now - this.startedAt - this.pausedUntil(now)) / 1000 : 0;
   }
 }
 
@@ -333,8 +352,8 @@ export class Recorder {
    * @returns {Promise<RecordResult>}
    */
   stopMp4(target) {
-    const account = (typeof target === 'object' && target !== null ? target.account : target) || this.#ctx.account;
-    return this.#stop(`mp4:${account}`, `${account} is not being recorded`);
+    const key = this.#mp4Key(target);
+    return this.#stop(key, `${key.slice(4)} is not being recorded`);
   }
 
   /**
@@ -348,6 +367,39 @@ export class Recorder {
   /** @returns {Promise<RecordResult>} */
   stopAac() {
     return this.#stop('aac', 'the mix is not being recorded');
+  }
+
+  /**
+   * Pause a participant's recording: nothing is recorded until resumeMp4; the file has no gap.
+   * @param {string | {account?: string} | null | undefined} target
+   * @returns {Promise<PauseResult>}
+   */
+  pauseMp4(target) {
+    return this.#pause(this.#mp4Key(target), true);
+  }
+
+  /**
+   * @param {string | {account?: string} | null | undefined} target
+   * @returns {Promise<PauseResult>}
+   */
+  resumeMp4(target) {
+    return this.#pause(this.#mp4Key(target), false);
+  }
+
+  /** @returns {Promise<PauseResult>} pause the mix */
+  pauseAac() {
+    return this.#pause('aac', true);
+  }
+
+  /** @returns {Promise<PauseResult>} resume the mix */
+  resumeAac() {
+    return this.#pause('aac', false);
+  }
+
+  /** @param {string | {account?: string} | null | undefined} target @returns {string} */
+  #mp4Key(target) {
+    const account = (typeof target === 'object' && target !== null ? target.account : target) || this.#ctx.account;
+    return `mp4:${account}`;
   }
 
   /**
@@ -377,7 +429,9 @@ export class Recorder {
       fileName: r.fileName,
       mimeType: r.format.mimeType,
       startedAt: r.startedAt,
-      elapsed: r.startedAt ? (now - r.startedAt) / 1000 : 0,
+      elapsed: r.elapsedAt(now),
+      paused: r.state === 'paused',
+      pausedSeconds: r.pausedUntil(now) / 1000,
       size: r.written,
       save: r.save,
     }));
@@ -389,7 +443,9 @@ export class Recorder {
         fileName: result.fileName,
         mimeType: result.mimeType,
         startedAt: result.startedAt,
-        elapsed: (result.stoppedAt - result.startedAt) / 1000,
+        elapsed: (result.stoppedAt - result.startedAt) / 1000 - result.pausedSeconds,
+        paused: false,
+        pausedSeconds: result.pausedSeconds,
         size: result.size,
         save: result.saved,
       });
@@ -432,6 +488,10 @@ export class Recorder {
       );
     }
     const stem = defaultStem(kind, account, channel, new Date());
+    const save = options.save ?? this.#defaultSave;
+    // save: 'folder' writes to the path's relative part: refuse one that climbs out before anything starts.
+    const toFolder = save === 'folder' || (Array.isArray(save) && save.includes('folder'));
+    const folderPath = toFolder ? folderRecordPath(options.path, stem, format.extension) : undefined;
     const recording = new Recording({
       key,
       kind,
@@ -450,8 +510,9 @@ export class Recorder {
         mimeType: format.mimeType,
         extension: format.extension,
         recording: { account, kind, channelName: channel },
+        folderPath,
       };
-      const sinkPromise = openSink(options.save ?? this.#defaultSave, request, {
+      const sinkPromise = openSink(save, request, {
         platform: this.#platform,
         // for save: 'upload' (upload.js): the join token and the SDK's events
         token: this.#ctx.token?.() ?? '',
@@ -461,7 +522,7 @@ export class Recorder {
       });
       recording.sink = await sinkPromise;
       recording.save = recording.sink.kind;
-      const targets = journalTargets(options.save ?? this.#defaultSave, recording.sink);
+      const targets = journalTargets(save, recording.sink);
       if (targets.length > 0) {
         recording.journal = await JournalWriter.open(this.#platform, () => ({
           account,
@@ -472,6 +533,8 @@ export class Recorder {
           container: recording.format.container,
           targets,
           startedAt: recording.startedAt,
+          pausedMs: recording.pausedUntil(Date.now()),
+          paused: recording.state === 'paused',
         })).catch((err) => {
           console.warn('netcall: no crash journal for this recording', err);
           return null;
@@ -614,7 +677,7 @@ export class Recorder {
     mediaRecorder.addEventListener('error', (event) => {
       if (!current()) return;
       const cause = /** @type {any} */ (event).error ?? event;
-      if (recording.state !== 'recording') {
+      if (recording.state === 'starting') {
         failed(refused(cause));
         return;
       }
@@ -676,7 +739,7 @@ export class Recorder {
       const error = new NetcallError(ClientErrorCode.SAVE_FAILED, `the recording could not be saved: ${err}`, {
         cause: err,
       });
-      if (recording.state === 'recording') void this.#end(recording, 'error', error);
+      if (recording.running) void this.#end(recording, 'error', error);
     }
   }
 
@@ -748,17 +811,77 @@ export class Recorder {
       // Our notices ended with our old session on the server: announce the running ones again.
       this.#reconnecting = false;
       for (const recording of this.#active.values()) {
-        if (recording.state !== 'recording') continue;
+        if (!recording.running) continue;
+        const fields = { target: recording.target ?? undefined, kind: recording.kind };
+        const paused = recording.state === 'paused';
         this.#ctx
-          .request('record.start', { target: recording.target ?? undefined, kind: recording.kind })
+          .request('record.start', fields)
+          .then(() => (paused ? this.#ctx.request('record.pause', fields) : undefined))
           .catch((err) => console.debug('netcall: could not announce a recording again', err));
       }
     } else if (state === 'closed') {
       this.#reconnecting = false;
       for (const recording of [...this.#active.values()]) {
-        if (recording.state === 'recording') void this.#end(recording, 'leftChannel');
+        if (recording.running) void this.#end(recording, 'leftChannel');
       }
     }
+  }
+
+  // --- pause and resume --------------------------------------------------------------------------
+
+  /**
+   * Pause (`pause`) or resume a running recording. MediaRecorder itself pauses: its timestamps go on
+   * from the pause point, so the file has no gap and no frozen frame, and its header duration (the
+   * fixers read the media's own timestamps) is the time recorded.
+   * @param {string} key
+   * @param {boolean} pause
+   * @returns {Promise<PauseResult>}
+   */
+  async #pause(key, pause) {
+    const recording = this.#active.get(key);
+    const what = key === 'aac' ? 'the mix' : key.slice(4);
+    if (!recording || !recording.running) {
+      throw new InvalidStateError(ClientErrorCode.NOT_RECORDING, `${what} is not being recorded`);
+    }
+    const mediaRecorder = /** @type {MediaRecorder} */ (recording.mediaRecorder);
+    const now = Date.now();
+    if (pause && recording.state === 'recording') {
+      // Hand out what the recorder holds first: a crash while paused then loses nothing recorded.
+      mediaRecorder.requestData();
+      mediaRecorder.pause();
+      recording.state = 'paused';
+      recording.pausedAt = now;
+      recording.sink?.pause?.();
+      recording.journal?.touch();
+    } else if (!pause && recording.state === 'paused') {
+      mediaRecorder.resume();
+      recording.pausedMs += now - recording.pausedAt;
+      recording.pausedAt = 0;
+      recording.state = 'recording';
+      recording.sink?.resume?.();
+      recording.journal?.touch();
+    } else {
+      return this.#pauseResult(recording, now); // already so: nothing to do, nobody to tell
+    }
+    const state = pause ? 'paused' : 'resumed';
+    const record = { recorder: this.#ctx.account, target: recording.target, kind: recording.kind };
+    this.#ctx.events.emit(NetcallEvent.RECORD_STATE_CHANGE, recordStateChange(record, state, true));
+    // The others are told through the server; the recording itself never waits for it.
+    await this.#ctx
+      .request(pause ? 'record.pause' : 'record.resume', { target: recording.target ?? undefined, kind: recording.kind })
+      .catch((err) => console.debug(`netcall: record.${pause ? 'pause' : 'resume'} not delivered`, err));
+    return this.#pauseResult(recording, Date.now());
+  }
+
+  /** @param {Recording} recording @param {number} now @returns {PauseResult} */
+  #pauseResult(recording, now) {
+    return {
+      account: recording.account,
+      kind: recording.kind,
+      state: recording.state === 'paused' ? 'paused' : 'recording',
+      elapsed: recording.elapsedAt(now),
+      pausedSeconds: recording.pausedUntil(now) / 1000,
+    };
   }
 
   // --- stop --------------------------------------------------------------------------------------
@@ -830,6 +953,10 @@ export class Recorder {
    * @returns {Promise<RecordResult>}
    */
   async #doFinish(recording, reason) {
+    if (recording.state === 'paused') {
+      recording.pausedMs += Date.now() - recording.pausedAt;
+      recording.pausedAt = 0;
+    }
     recording.state = 'stopping';
     clearTimeout(recording.graceTimer);
     const mediaRecorder = /** @type {MediaRecorder} */ (recording.mediaRecorder);
@@ -848,7 +975,8 @@ export class Recorder {
       this.#release(recording);
       await recording.queue;
       if (recording.failure) throw recording.failure;
-      const { tail, patches, duration } = recording.fixer.finish((stoppedAt - recording.startedAt) / 1000);
+      const recorded = (stoppedAt - recording.startedAt - recording.pausedMs) / 1000;
+      const { tail, patches, duration } = recording.fixer.finish(recorded);
       for (const part of tail) {
         await sink.write(part);
         recording.written += part.length;
@@ -869,6 +997,7 @@ export class Recorder {
         saved: saved.saved,
         ...(saved.extra ?? {}), // save: 'upload' adds {recordingId, url, sha256, uploadUrl}
         reason,
+        pausedSeconds: recording.pausedMs / 1000,
       };
     } catch (err) {
       this.#release(recording);

@@ -9,11 +9,15 @@
 //               API is missing or the dialog is refused.
 //   a FileSystemFileHandle (e.g. from navigator.storage.getDirectory(), the origin-private file
 //               system): FileSink streams into it, as 'picker' does.
+//   'folder'    a new file at the path's relative part inside the recordings folder the user granted
+//               once (folder.js), streamed by a FileSink; falls back to 'download', and says so.
 //   any other name: a factory registered with registerSink() (e.g. 'upload').
 //   an object with write/patch/close/abort: used as the sink itself.
 
 import { ClientErrorCode, NetcallError } from './errors.js';
+import { folderFile } from './folder.js';
 import { canPickFile, isWritableFileHandle } from './formats.js';
+import { folderRecordPath } from './save-path.js';
 import { UploadSink } from './upload.js';
 
 /**
@@ -33,6 +37,9 @@ import { UploadSink } from './upload.js';
  * @property {string} kind what the sink is: 'none' | 'download' | 'file' | ...
  * @property {(target: {fileName: string, mimeType: string}) => void} [retarget] present when the sink can
  *   follow the recorder to another container before the first byte (memory and download sinks)
+ * @property {() => void} [pause] the recording paused: no bytes come until `resume` (e.g. an upload keeps
+ *   its connection's state alive meanwhile)
+ * @property {() => void} [resume] the recording resumed
  */
 
 /**
@@ -41,6 +48,7 @@ import { UploadSink } from './upload.js';
  * @property {string} mimeType the container's MIME type (what the recorder produces)
  * @property {string} extension the extension, with its dot
  * @property {{account: string, kind: string, channelName: string | null}} recording what is recorded
+ * @property {import('./save-path.js').FolderPath} [folderPath] where in the recordings folder (save: 'folder')
  */
 
 /**
@@ -183,14 +191,22 @@ export class FileSink {
   #writable = null;
   #fileName;
   #position = 0;
+  /** @type {object | undefined} */
+  #extra;
+  #release;
 
   /**
    * @param {FileSystemFileHandle} handle
    * @param {SinkRequest} request
+   * @param {{kind?: string, extra?: object, release?: () => void}} [options] `kind`: what the result's
+   *   `saved` says; `extra`: added to the result; `release`: called once closed or aborted
    */
-  constructor(handle, { fileName }) {
+  constructor(handle, { fileName }, { kind, extra, release } = {}) {
     this.#handle = handle;
     this.#fileName = handle.name || fileName;
+    if (kind) this.kind = kind;
+    this.#extra = extra;
+    this.#release = release ?? (() => {});
   }
 
   /** @returns {FileSystemFileHandle} the file written to */
@@ -222,13 +238,15 @@ export class FileSink {
   async close() {
     await this.#stream().close();
     this.#writable = null;
+    this.#release();
     const blob = await this.#handle.getFile();
-    return { blob, saved: this.kind, fileName: this.#fileName };
+    return { blob, saved: this.kind, fileName: this.#fileName, ...(this.#extra ? { extra: this.#extra } : {}) };
   }
 
   async abort() {
     const writable = this.#writable;
     this.#writable = null;
+    this.#release();
     await writable?.abort().catch(() => {});
   }
 
@@ -280,6 +298,7 @@ export async function openSink(save, request, context) {
   if (save === 'upload') return UploadSink.open(request, context);
   if (save === undefined || save === 'download') return new DownloadSink(request, context.platform);
   if (save === 'none') return new MemorySink(request);
+  if (save === 'folder') return openFolderSink(request, context);
   if (isWritableFileHandle(save)) return new FileSink(save, request).open();
   if (isSink(save)) return save;
   if (save === 'picker') {
@@ -307,8 +326,31 @@ export async function openSink(save, request, context) {
   }
   throw new NetcallError(
     ClientErrorCode.BAD_ARGUMENT,
-    `save must be 'download', 'picker', 'none', a registered name, a FileSystemFileHandle or a sink`,
+    `save must be 'download', 'picker', 'folder', 'none', a registered name, a FileSystemFileHandle or a sink`,
   );
+}
+
+/**
+ * save: 'folder' (folder.js): a new file in the recordings folder, or a download when there is none.
+ * @param {SinkRequest} request
+ * @param {SinkContext} context
+ * @returns {Promise<Sink>}
+ */
+async function openFolderSink(request, context) {
+  const target = request.folderPath ?? folderRecordPath(request.fileName, 'recording', request.extension);
+  const file = await folderFile(target, { platform: context.platform, emit: context.emit, recording: request.recording });
+  if (!file) return new DownloadSink(request, context.platform);
+  const sink = new FileSink(file.handle, request, {
+    kind: 'folder',
+    extra: { path: file.path, folder: file.folder },
+    release: file.release,
+  });
+  try {
+    return await sink.open();
+  } catch (err) {
+    file.release();
+    throw err;
+  }
 }
 
 /**
@@ -330,6 +372,14 @@ export class TeeSink {
   /** @returns {boolean} whether every sink can follow a change of container */
   get canRetarget() {
     return this.sinks.every((s) => typeof s.retarget === 'function');
+  }
+
+  pause() {
+    for (const sink of this.sinks) sink.pause?.();
+  }
+
+  resume() {
+    for (const sink of this.sinks) sink.resume?.();
   }
 
   /** @param {Uint8Array<ArrayBuffer>} data */

@@ -10,25 +10,24 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import expect
 
 from recording.testing import media
 from recording.testing import recorder as rec
-from recording.testing.browser import DEFAULT_TIMEOUT_MS, ParticipantPage
+from recording.testing.browser import DEFAULT_TIMEOUT_MS
 from recording.testing.capture import ALICE, BOB
 from tests.support.recording_checks import (
     EVENTS_JS,
+    READ_OPFS_JS,
     TONES,
     OpenParticipant,
     assert_colour,
     assert_durations,
     assert_tones,
+    crash_and_recover,
     join_call,
     unique_channel,
     wait_record_event,
@@ -46,18 +45,6 @@ async (fileName) => {
   return window.netcall.startRecordAac({ save: handle });
 }
 """
-READ_OPFS_JS = """
-async (fileName) => {
-  const root = await navigator.storage.getDirectory();
-  const file = await (await root.getFileHandle(fileName)).getFile();
-  const url = await new Promise((resolve) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result));
-    reader.readAsDataURL(file);
-  });
-  return url.slice(url.indexOf(';base64,') + 8);
-}
-"""
 JOURNALS_LEFT_JS = """
 () => new Promise((resolve, reject) => {
   const open = indexedDB.open('netcall-journal');
@@ -70,22 +57,6 @@ JOURNALS_LEFT_JS = """
   };
 })
 """
-
-
-def new_page_in_same_profile(old: ParticipantPage) -> ParticipantPage:
-    """Another page in `old`'s browser context: same origin storage (IndexedDB, file system, locks)."""
-    page = old.context.new_page()
-    wrapper = ParticipantPage(participant=old.participant, base_url=old.base_url, context=old.context, page=page)
-    page.on("console", wrapper._on_console)
-    page.on("pageerror", wrapper._on_pageerror)
-    return wrapper
-
-
-def crash(page: ParticipantPage) -> None:
-    """Kill the page's renderer: no unload handler, no stop, nothing saved by the page itself."""
-    # The navigation fails (the page is gone): suppressed, and the crash event is what we wait for.
-    with page.page.expect_event("crash", timeout=DEFAULT_TIMEOUT_MS), contextlib.suppress(PlaywrightError):
-        page.page.goto("chrome://crash", timeout=DEFAULT_TIMEOUT_MS)
 
 
 def test_crashed_tab_recordings_are_recovered_on_the_next_page(
@@ -103,14 +74,7 @@ def test_crashed_tab_recordings_are_recovered_on_the_next_page(
     assert mix["save"] == "file", mix
     rec.wait_page_ms(alice, me["startedAt"], 8000)
     crashed_at = rec.page_now(alice)
-    crash(alice)
-
-    after = new_page_in_same_profile(alice)
-    with after.page.expect_download(timeout=rec.RECORD_TIMEOUT_MS) as download_info:
-        after.join(channel)
-        files = after.page.locator('#record-files li[data-recovered="true"]')
-        expect(files).to_have_count(2, timeout=rec.RECORD_TIMEOUT_MS)
-    download = download_info.value
+    after, download = crash_and_recover(alice, channel, 2)
     assert download.suggested_filename == me["fileName"], download.suggested_filename
     recovered = [e for e in after.events("recordRecovered") if e.get("reason") == "recovered"]
     assert sorted(e["account"] for e in recovered) == ["alice", "alice"], after.events("recordRecovered")

@@ -3,13 +3,17 @@ page, and checks of a recorded file (durations, colour, tones) with messages tha
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from playwright.sync_api import Download, expect
+from playwright.sync_api import Error as PlaywrightError
+
 from recording.testing import media
 from recording.testing import recorder as rec
-from recording.testing.browser import ParticipantPage
+from recording.testing.browser import DEFAULT_TIMEOUT_MS, ParticipantPage
 from recording.testing.capture import ALICE, BOB, CAROL, Participant
 
 OpenParticipant = Callable[..., ParticipantPage]
@@ -28,6 +32,23 @@ EVENTS_JS = """
         error: error ? String(error.code || error) : null });
     });
   }
+}
+"""
+
+# A file of the origin-private file system ("a/b/c.mp4"), as base64.
+READ_OPFS_JS = """
+async (path) => {
+  let dir = await navigator.storage.getDirectory();
+  const parts = path.split('/');
+  const name = parts.pop();
+  for (const part of parts) dir = await dir.getDirectoryHandle(part);
+  const file = await (await dir.getFileHandle(name)).getFile();
+  const url = await new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.readAsDataURL(file);
+  });
+  return url.slice(url.indexOf(';base64,') + 8);
 }
 """
 
@@ -89,3 +110,31 @@ def assert_tones(decoded: media.Decoded, present: set[float], what: str) -> None
     levels = media.tone_levels(samples, decoded.rate, TONES)
     problems = media.tone_problems(levels, {tone: tone in present for tone in TONES})
     assert not problems, f"{what}: " + "; ".join(problems) + f"; levels {levels}"
+
+
+def new_page_in_same_profile(old: ParticipantPage) -> ParticipantPage:
+    """Another page in `old`'s browser context: same origin storage (IndexedDB, file system, locks)."""
+    page = old.context.new_page()
+    wrapper = ParticipantPage(participant=old.participant, base_url=old.base_url, context=old.context, page=page)
+    page.on("console", wrapper._on_console)
+    page.on("pageerror", wrapper._on_pageerror)
+    return wrapper
+
+
+def crash(page: ParticipantPage) -> None:
+    """Kill the page's renderer: no unload handler, no stop, nothing saved by the page itself."""
+    # The navigation fails (the page is gone): suppressed, and the crash event is what we wait for.
+    with page.page.expect_event("crash", timeout=DEFAULT_TIMEOUT_MS), contextlib.suppress(PlaywrightError):
+        page.page.goto("chrome://crash", timeout=DEFAULT_TIMEOUT_MS)
+
+
+def crash_and_recover(page: ParticipantPage, channel: str, count: int) -> tuple[ParticipantPage, Download]:
+    """Crash `page`, join `channel` from a new page of the same browser and wait until the demo page lists
+    `count` recovered recordings; the new page, and the download the recovery made."""
+    crash(page)
+    after = new_page_in_same_profile(page)
+    with after.page.expect_download(timeout=rec.RECORD_TIMEOUT_MS) as download_info:
+        after.join(channel)
+        files = after.page.locator('#record-files li[data-recovered="true"]')
+        expect(files).to_have_count(count, timeout=rec.RECORD_TIMEOUT_MS)
+    return after, download_info.value
