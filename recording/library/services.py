@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 def recording_download_url(recording: Recording, *, role: str = "original", inline: bool = False) -> str:
+    """A signed link to one of the recording's files; "" when it has no such file."""
     field_name = storage.ROLES[role]
     if not getattr(recording, field_name).name:
         return ""
@@ -93,6 +94,11 @@ def recording_as_api(recording: Recording, *, with_urls: bool = True) -> dict[st
             if getattr(recording, storage.ROLES[role]).name
         }
         data["urlsExpireIn"] = settings.NETCALL_DOWNLOAD_URL_TTL
+        for role in ("poster", "waveform", "thumbnails"):
+            data[f"{role}Url"] = data["urls"].get(role)
+        data["timelineUrl"] = (
+            storage.download_url(recording.pk, role=storage.TIMELINE) if recording.is_playable else None
+        )
     return data
 
 

@@ -101,3 +101,29 @@ class RecordAnnouncement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recorder} recorded {self.target} in {self.channel}"
+
+
+class RoomEvent(models.Model):
+    """What happened in a channel and when: a member joined, left, or turned audio/video on or off.
+
+    The recordings' timelines are drawn from these (recording/library/timeline.py); kept for
+    NETCALL_ROOM_EVENT_DAYS. Unlike Member rows, they outlive the members and the room."""
+
+    class Kind(models.TextChoices):
+        JOIN = "join", "joined"
+        LEAVE = "leave", "left"
+        MEDIA = "media", "changed media"
+
+    channel = models.CharField(max_length=64)
+    account = models.CharField(max_length=64)
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    audio = models.BooleanField(null=True, blank=True)
+    video = models.BooleanField(null=True, blank=True)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["channel", "at"], name="room_event_channel_at")]
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.kind} {self.channel} at {self.at:%H:%M:%S}"
