@@ -76,7 +76,7 @@ def thumbnail_times(duration: float) -> list[float]:
     """When the strip's thumbnails are taken: the middle of equal slices of the recording."""
     if duration <= 0:
         return [0.0]
-    count = max(1, min(THUMBS_MAX, int(duration // THUMB_SECONDS)))
+    count = max(1, min(THUMBS_MAX, round(duration / THUMB_SECONDS)))
     return [(i + 0.5) * duration / count for i in range(count)]
 
 
