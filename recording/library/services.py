@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from recording.library import storage
-from recording.models import Recording
+from recording.models import Recording, RoomEvent
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,14 @@ def recordings_expired(*, days: int, now: datetime | None = None) -> QuerySet[Re
     return Recording.objects.filter(created_at__lt=cutoff).exclude(
         status__in=(Recording.Status.RECORDING, Recording.Status.UPLOADING, Recording.Status.FINISHING)
     )
+
+
+def room_events_expire(*, days: int, now: datetime | None = None) -> int:
+    """Delete the room events (the timelines' joins, leaves, mutes) older than the retention age: the
+    recordings they were kept for are gone by then. Returns how many went."""
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted, _ = RoomEvent.objects.filter(at__lt=cutoff).delete()
+    return deleted
 
 
 def recording_as_api(recording: Recording, *, with_urls: bool = True) -> dict[str, Any]:

@@ -32,7 +32,6 @@ SILENCE_DB = -90.0
 SPEAKING_DB = -40.0  # a window this loud or louder counts as speech
 SPEAKING_HANG = 0.3  # seconds a pause may last inside one span of speech
 SPEAKING_MIN = 0.2  # shorter bursts are not speech
-ANALYSIS_RATE = 16_000
 
 
 @dataclass
@@ -114,12 +113,14 @@ class _Frames:
 
 
 class _Audio:
-    """Peak and mean power of each 10 ms of mono audio at ANALYSIS_RATE, in compact arrays."""
+    """Peak and mean power of each 10 ms of the audio mixed down to mono, in compact arrays. Read at the
+    file's own rate: no resampling (it would cost as much as decoding)."""
 
     def __init__(self) -> None:
-        self.resampler = av.AudioResampler(format="flt", layout="mono", rate=ANALYSIS_RATE)
-        self.window = ANALYSIS_RATE // LEVEL_RATE
+        self.window = 0
         self.carry = np.zeros(0, dtype=np.float32)
+        self.pending: list[np.ndarray] = []  # frames gathered into about a second, then measured at once
+        self.pending_samples = 0
         self.peaks = array("f")
         self.powers = array("f")
         self.start: float | None = None
@@ -127,12 +128,25 @@ class _Audio:
     def offer(self, frame: av.AudioFrame, time: float | None) -> None:
         if self.start is None:
             self.start = time or 0.0
-        frame.pts = None
-        for resampled in self.resampler.resample(frame):
-            self._add(resampled.to_ndarray().reshape(-1).astype(np.float32))
+            self.window = max(1, frame.sample_rate // LEVEL_RATE)
+        data = np.asarray(frame.to_ndarray())
+        channels = max(1, len(frame.layout.channels))
+        if channels == 1:
+            mono = data.reshape(-1)
+        else:
+            mono = data.mean(axis=0) if frame.format.is_planar else data.reshape(-1, channels).mean(axis=1)
+        if data.dtype.kind in "iu":
+            mono = mono / float(2 ** (8 * data.dtype.itemsize - 1))
+        self.pending.append(mono.astype(np.float32, copy=False))
+        self.pending_samples += len(mono)
+        if self.pending_samples >= 50 * self.window:
+            self._flush()
 
-    def _add(self, samples: np.ndarray) -> None:
-        data = np.concatenate([self.carry, samples]) if len(self.carry) else samples
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        data = np.concatenate([self.carry, *self.pending])
+        self.pending, self.pending_samples = [], 0
         whole = len(data) // self.window * self.window
         if whole:
             windows = data[:whole].reshape(-1, self.window)
@@ -141,8 +155,12 @@ class _Audio:
         self.carry = data[whole:]
 
     def finish(self) -> None:
-        for resampled in self.resampler.resample(None):
-            self._add(resampled.to_ndarray().reshape(-1).astype(np.float32))
+        """The last partial window counts as a whole one."""
+        self._flush()
+        if len(self.carry):
+            self.peaks.append(float(np.abs(self.carry).max()))
+            self.powers.append(float((self.carry.astype(np.float64) ** 2).mean()))
+            self.carry = self.carry[:0]
 
     def levels(self) -> list[float]:
         """dBFS of each LEVEL_INTERVAL, from the file's start (leading time before the first audio: silence)."""
