@@ -1,8 +1,8 @@
 """What the library's previews job costs, beside the decode check every recording already gets.
 
-Both decode the same file (a VP8 + Opus WebM, or H.264 + AAC MP4, of `--seconds` at 320×240, 15 fps,
+Both decode the same file (a VP8 + Opus WebM, or H.264 + AAC MP4, of `--seconds` at 320x240, 15 fps,
 written here with PyAV); measured in CPU seconds of this process (`time.process_time`), each run
-alternating baseline and previews, the median of `--runs`. Also the peak RSS growth of each.
+alternating baseline and previews, the median of `--runs`. Also the process's peak RSS.
 
 Run: `.venv/bin/python -m bench.previews [--seconds 120] [--runs 5]`; prints a Markdown table.
 The figures in docs/performance.md come from this script.
@@ -23,9 +23,9 @@ from recording.media.preview import media_previews
 from tests.support.mediafiles import write_test_media
 
 
-def cpu(function: Callable[[], object]) -> float:
+def cpu(function: Callable[..., object], *args: object, **kwargs: object) -> float:
     start = time.process_time()
-    function()
+    function(*args, **kwargs)
     return time.process_time() - start
 
 
@@ -44,8 +44,8 @@ def main() -> None:
             )
             checks, previews = [], []
             for _ in range(args.runs):
-                checks.append(cpu(lambda: media_inspect(path)))
-                previews.append(cpu(lambda: media_previews(path, directory, duration=args.seconds)))
+                checks.append(cpu(media_inspect, path))
+                previews.append(cpu(media_previews, path, directory, duration=args.seconds))
             check, made = statistics.median(checks), statistics.median(previews)
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(f"| {container}, {args.seconds:.0f} s | {check:.3f} | {made:.3f} | {made / check:.2f} | {peak:.0f} |")

@@ -45,7 +45,7 @@ def _png(client: Client, url: str) -> np.ndarray:
     assert response.status_code == 200, response
     assert response["Content-Type"] == "image/png"
     assert response["X-Content-Type-Options"] == "nosniff"
-    with av.open(io.BytesIO(body_of(response)), format="png_pipe") as container:
+    with av.open(io.BytesIO(body_of(response)), "r", format="png_pipe") as container:
         return np.asarray(next(container.decode(video=0)).to_ndarray(format="rgba"))
 
 

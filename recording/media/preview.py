@@ -136,7 +136,7 @@ class _Audio:
         else:
             mono = data.mean(axis=0) if frame.format.is_planar else data.reshape(-1, channels).mean(axis=1)
         if data.dtype.kind in "iu":
-            mono = mono / float(2 ** (8 * data.dtype.itemsize - 1))
+            mono = mono.astype(np.float32) / np.float32(2 ** (8 * data.dtype.itemsize - 1))
         self.pending.append(mono.astype(np.float32, copy=False))
         self.pending_samples += len(mono)
         if self.pending_samples >= 50 * self.window:
