@@ -46,6 +46,7 @@ class JoinRequest:
     video: bool
     capacity: int
     timeout: int
+    record_consent: str = "allow"  # "ask": recording this member needs its consent (signalling/consent.py)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,9 @@ def retry_on_race(function: Callable[P, R]) -> Callable[P, R]:
     return retrying
 
 
-def member_add(*, room: Room, account: str, channel_name: str, role: str, audio: bool, video: bool) -> Member:
+def member_add(
+    *, room: Room, account: str, channel_name: str, role: str, audio: bool, video: bool, record_consent: str = "allow"
+) -> Member:
     """A new member row with a fresh session (the caller checked capacity and uniqueness)."""
     now = timezone.now()
     room_event(channel=room.name, account=account, kind=RoomEvent.Kind.JOIN, audio=audio, video=video)
@@ -146,6 +149,7 @@ def member_add(*, room: Room, account: str, channel_name: str, role: str, audio:
         role=role,
         audio=audio,
         video=video,
+        record_consent=record_consent,
         joined_at=now,
         last_seen=now,
     )
@@ -167,6 +171,7 @@ def room_join_locked(
         existing.session = _new_session()
         existing.channel_name = join.channel_name
         existing.audio, existing.video = join.audio, join.video
+        existing.record_consent = join.record_consent
         existing.role = role
         existing.joined_at = existing.last_seen = timezone.now()
         existing.save()
@@ -185,6 +190,7 @@ def room_join_locked(
             role=role,
             audio=join.audio,
             video=join.video,
+            record_consent=join.record_consent,
         )
         logger.info("Room(%s) %s joined", room.name, join.account)
     return JoinResult(member, [], [], replaced, expired, ended)
