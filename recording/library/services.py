@@ -94,6 +94,7 @@ def recording_as_api(recording: Recording, *, with_urls: bool = True) -> dict[st
         "failureReason": recording.failure_reason or None,
         "createdAt": recording.created_at.isoformat(),
         "finishedAt": recording.finished_at.isoformat() if recording.finished_at else None,
+        "consents": [c.as_wire() for c in recording.consents.all()],
     }
     if with_urls:
         data["urls"] = {

@@ -131,6 +131,7 @@ def recording_detail(request: HttpRequest, channel: str, recording_id: str) -> H
             if getattr(recording, storage.ROLES[role]).name
         ],
         "may_delete": _may_delete(request, token, recording),
+        "consents": list(recording.consents.all()),
         "poster_url": library.recording_download_url(recording, role="poster", inline=True),
         "waveform_url": library.recording_download_url(recording, role="waveform", inline=True),
     }

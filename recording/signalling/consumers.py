@@ -297,7 +297,7 @@ class NetcallConsumer(AsyncWebsocketConsumer):
         if record is not None:
             await self._broadcast(protocol.record_state(state="started", record=record))
             await self._send(protocol.record_state(state="started", record=record))  # _broadcast skips the sender
-        return {"consent": wire}
+        return {"consent": wire, "record": record}
 
     async def _ping(self, request: Request) -> dict[str, Any]:
         # Nothing to write: receive() noted that the member was heard; the liveness task writes it down.

@@ -269,8 +269,8 @@ def upload_create(
     _validate_metadata(metadata)
     if length is not None:
         _check_size(length)
+    consents = _consents_for(account=account, channel=channel, metadata=metadata)  # before: the clearer refusal
     _check_target(account=account, channel=channel, target=metadata.get("target"))
-    consents = _consents_for(account=account, channel=channel, metadata=metadata)
     now = now or _now()
     upload = Upload(
         id=uuid.uuid4(),
