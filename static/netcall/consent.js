@@ -49,9 +49,11 @@ export class ConsentBook {
   #answers = new Map();
   /** @type {Set<(answer: RecordConsentAnswer) => void>} */
   #listeners = new Set();
+  #events;
 
   /** @param {Pick<import('./events.js').EventChannel, 'on'>} events */
   constructor(events) {
+    this.#events = events;
     events.on(NetcallEvent.RECORD_CONSENT, (answer) => {
       this.#answers.set(answer.id, answer);
       for (const fn of [...this.#listeners]) fn(answer);
@@ -89,7 +91,15 @@ export class ConsentBook {
       (q) => q.kind === 'mp4' && q.state === 'pending',
     );
     if (!question) return data;
-    const answer = await this.answer(question.id);
+    // The member may leave before answering: then there is nobody to record.
+    let offLeave = () => {};
+    const left = new Promise((_, reject) => {
+      offLeave = this.#events.on(NetcallEvent.LEAVE_CHANNEL, ({ account }) => {
+        if (account !== question.target) return;
+        reject(new NetcallError(ClientErrorCode.NO_SUCH_ACCOUNT, `${question.target} left before answering`));
+      });
+    });
+    const answer = await Promise.race([this.answer(question.id), left]).finally(offLeave);
     if (answer.state !== 'accepted') {
       throw new NetcallError(ClientErrorCode.RECORD_REFUSED, `${question.target} refused to be recorded`);
     }

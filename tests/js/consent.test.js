@@ -50,3 +50,12 @@ test('a mix leaves out the members asked until they accept, and a refusal keeps 
   assert.deepEqual(accepted, ['bob']);
   mix.close();
 });
+
+test('a member who leaves before answering ends the wait', async () => {
+  const events = new Emitter();
+  const book = new ConsentBook(events);
+  const started = book.started(Promise.resolve({ consent: [pending('r4', 'bob')] }));
+  await new Promise((resolve) => setImmediate(resolve));
+  events.emit(NetcallEvent.LEAVE_CHANNEL, { account: 'bob', reason: 'left' });
+  await assert.rejects(started, { code: 'no_such_account' });
+});
