@@ -89,7 +89,12 @@ async def test_a_member_that_allows_is_recorded_at_once_and_the_channel_setting_
     [question] = joined["data"]["consent"]
     assert question["target"] == "erin"
     assert (await erin.expect("record.request"))["kind"] == "aac"
-    for client in (alice, carol, dave, erin):
+    # someone to be asked who joins while the mix runs is asked too, and the mix's recorder hears of it
+    frank = await _join("frank", "consent-3")
+    assert (await frank.expect("record.request"))["recorder"] == "dave"
+    pending = await dave.expect("record.consent")
+    assert (pending["target"], pending["kind"], pending["state"]) == ("frank", "aac", "pending")
+    for client in (alice, carol, dave, erin, frank):
         await client.close()
 
 

@@ -92,6 +92,14 @@ def consent_ask_mix(*, room_id: int, channel: str, recorder: str) -> list[Asked]
     return [_ask(m, channel=channel, recorder=recorder, kind="aac") for m in members]
 
 
+def consent_ask_newcomer(*, member: Member, channel: str) -> list[Asked]:
+    """A member that must be asked joined while others record the mix: a question per running mix, for it."""
+    if member.record_consent != "ask":
+        return []
+    mixes = RecordNotice.objects.filter(room_id=member.room_id, kind="aac").exclude(recorder=member.account)
+    return [_ask(member, channel=channel, recorder=notice.recorder, kind="aac") for notice in mixes]
+
+
 @dataclass(frozen=True)
 class Answer:
     consent: RecordConsent

@@ -192,6 +192,7 @@ class NetcallConsumer(AsyncWebsocketConsumer):
             )
         await self._announce_departures(result.expired, result.ended_notices, reason="expired")
         await self._broadcast(protocol.member_joined(result.member.as_wire()), member=result.member)
+        await self._ask_newcomer(result.member)
         data: dict[str, Any] = {
             "self": result.member.as_wire(),
             "members": [m.as_wire() for m in result.others],
@@ -278,6 +279,20 @@ class NetcallConsumer(AsyncWebsocketConsumer):
         for question in questions:
             frame = protocol.record_request(question.consent.as_wire())
             await self.channel_layer.send(question.channel_name, protocol.member_signal(frame))
+
+    async def _ask_newcomer(self, member: Member) -> None:
+        """Joined while a mix runs and must be asked: the question to this member, and the pending question
+        to each mix's recorder (its mix leaves this voice out until an acceptance)."""
+        assert self.token is not None
+        asked = await database_sync_to_async(consent.consent_ask_newcomer)(member=member, channel=self.token.channel)
+        await self._ask(asked)
+        for question in asked:
+            route = await database_sync_to_async(rooms.member_channel)(
+                room_id=member.room_id, account=question.consent.recorder
+            )
+            if route is not None:
+                frame = protocol.record_consent(question.consent.as_wire())
+                await self.channel_layer.send(route[0], protocol.member_signal(frame))
 
     async def _record_respond(self, request: Request) -> dict[str, Any]:
         member = self._joined()

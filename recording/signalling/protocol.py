@@ -137,8 +137,9 @@ def record_request(consent: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_consent(consent: dict[str, Any], *, record: dict[str, Any] | None = None) -> dict[str, Any]:
-    """To the recorder: the answer to its request (`state` accepted or refused); `record` is the recording
-    notice an accepted request started (kind mp4)."""
+    """To the recorder: the answer to its request (`state` accepted or refused), or `pending` for a question
+    its running mix now waits for (a member to be asked joined); `record` is the recording notice an
+    accepted request started (kind mp4)."""
     return {
         "type": "record.consent",
         "request": consent["id"],

@@ -21,7 +21,8 @@ import { NetcallEvent } from './events.js';
  * @property {string} id the request
  * @property {string} target who was asked
  * @property {'mp4' | 'aac'} kind
- * @property {'accepted' | 'refused'} state
+ * @property {'accepted' | 'refused' | 'pending'} state 'pending': a member to be asked joined while your
+ *   mix runs (the mix leaves it out until it accepts)
  * @property {any} record the recording notice an accepted mp4 request started, else null
  */
 
@@ -55,7 +56,7 @@ export class ConsentBook {
   constructor(events) {
     this.#events = events;
     events.on(NetcallEvent.RECORD_CONSENT, (answer) => {
-      this.#answers.set(answer.id, answer);
+      if (answer.state !== 'pending') this.#answers.set(answer.id, answer);
       for (const fn of [...this.#listeners]) fn(answer);
     });
   }
@@ -109,7 +110,7 @@ export class ConsentBook {
   /**
    * Who a mix must leave out for now (asked, not accepted), and a call for each later acceptance.
    * @param {ConsentQuestion[]} questions from the ack of the mix's record.start
-   * @param {(account: string) => void} onAccepted
+   * @param {(account: string) => void} onAccepted called to rewire the mix (an acceptance, or a newcomer left out)
    * @returns {{excluded: Set<string>, close: () => void}}
    */
   mix(questions, onAccepted) {
@@ -117,6 +118,13 @@ export class ConsentBook {
     const ids = new Map(questions.map((q) => [q.id, q.target]));
     /** @param {RecordConsentAnswer} answer */
     const fn = (answer) => {
+      if (answer.state === 'pending' && answer.kind === 'aac' && !ids.has(answer.id)) {
+        // A member to be asked joined while this mix runs: out of it until it accepts.
+        ids.set(answer.id, answer.target);
+        excluded.add(answer.target);
+        onAccepted(answer.target); // rewire: now without that voice
+        return;
+      }
       const target = ids.get(answer.id);
       if (target === undefined || answer.state !== 'accepted') return;
       excluded.delete(target);

@@ -59,3 +59,15 @@ test('a member who leaves before answering ends the wait', async () => {
   events.emit(NetcallEvent.LEAVE_CHANNEL, { account: 'bob', reason: 'left' });
   await assert.rejects(started, { code: 'no_such_account' });
 });
+
+test('a member to be asked who joins while the mix runs is left out until it accepts', () => {
+  const events = new Emitter();
+  const book = new ConsentBook(events);
+  const rewired = [];
+  const mix = book.mix([], (who) => rewired.push(who));
+  events.emit(NetcallEvent.RECORD_CONSENT, answer('m9', 'dave', 'pending', 'aac'));
+  assert.deepEqual([...mix.excluded], ['dave']);
+  events.emit(NetcallEvent.RECORD_CONSENT, answer('m9', 'dave', 'accepted', 'aac'));
+  assert.deepEqual([...mix.excluded], []);
+  assert.deepEqual(rewired, ['dave', 'dave']);
+});
