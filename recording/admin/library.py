@@ -15,7 +15,7 @@ class ConsentInline(admin.TabularInline):
 
     model = RecordConsent
     fields = ["target", "recorder", "kind", "state", "asked_at", "answered_at"]
-    readonly_fields = fields
+    readonly_fields = ["target", "recorder", "kind", "state", "asked_at", "answered_at"]
     extra = 0
     can_delete = False
 
