@@ -179,6 +179,10 @@ STORAGES = {
 }
 NETCALL_DOWNLOAD_URL_TTL = env_int("NETCALL_DOWNLOAD_URL_TTL", 24 * 3600)
 NETCALL_RETENTION_DAYS = env_int("NETCALL_RETENTION_DAYS", 0)
+# Consent to being recorded (README: Consent): "ask" makes every member be asked unless it joins with
+# recordConsent: 'allow'; NETCALL_RECORD_CONSENT_CHANNELS makes "ask" the default in those channels only.
+NETCALL_RECORD_CONSENT = env_str("NETCALL_RECORD_CONSENT", "allow")
+NETCALL_RECORD_CONSENT_CHANNELS = env_list("NETCALL_RECORD_CONSENT_CHANNELS", [])
 NETCALL_JOBS_IN_PROCESS = env_bool("NETCALL_JOBS_IN_PROCESS", True)
 NETCALL_JOBS_POLL_SECONDS = env_int("NETCALL_JOBS_POLL_SECONDS", 1)
 

@@ -26,6 +26,7 @@ urlpatterns = [
         name="api-recording-transcode",
     ),
     path("recordings/file/<str:signed>", library_views.recording_file, name="recording-file"),
+    path("recordings/timeline/<str:signed>", library_views.recording_timeline_json, name="recording-timeline"),
     path("recordings/<str:channel>/", library_views.recording_list, name="recording-list"),
     path("recordings/<str:channel>/<str:recording_id>/", library_views.recording_detail, name="recording-detail"),
     path(

@@ -11,11 +11,12 @@ import av
 import pytest
 from django.db import connections
 from django.test import Client
+from django.utils import timezone
 
 from recording.jobs.queue import jobs_run_pending
 from recording.library import services as library
 from recording.library.storage import recording_storage, staging_path
-from recording.models import Job, Recording, Upload
+from recording.models import Job, Recording, RoomEvent, Upload
 from recording.tokens import token_mint
 from recording.uploads.services import upload_append, upload_create
 from recording.uploads.upkeep import uploads_sweep
@@ -322,7 +323,7 @@ def test_jobs_survive_a_crashed_worker(client: Client, webm: bytes) -> None:
     Job.objects.update(state=Job.State.RUNNING, locked_until="2000-01-01T00:00:00Z", attempts=1)
     jobs_run_pending()
     assert Recording.objects.get().status == Recording.Status.READY
-    assert Job.objects.get().state == Job.State.DONE
+    assert Job.objects.get(kind="recording.finish").state == Job.State.DONE
 
 
 def test_retention_deletes_old_recordings_and_logs_it(client: Client, webm: bytes, caplog) -> None:
@@ -332,14 +333,18 @@ def test_retention_deletes_old_recordings_and_logs_it(client: Client, webm: byte
     patch(client, location, 0, webm)
     jobs_run_pending()
     recording = Recording.objects.get()
-    name = recording.file.name
+    name, poster = recording.file.name, recording.poster_file.name
+    assert poster  # the previews job ran too
+    RoomEvent.objects.create(channel="room1", account="bob", kind="join", at="2000-01-01T00:00:00Z")
+    RoomEvent.objects.create(channel="room1", account="bob", kind="leave", at=timezone.now())
     call_command("netcall_retention", "--days", "30")
     assert Recording.objects.count() == 1  # new: kept
+    assert list(RoomEvent.objects.values_list("kind", flat=True)) == ["leave"]  # the old event went
     Recording.objects.update(created_at="2000-01-01T00:00:00Z")
     with caplog.at_level("INFO", logger="recording.library.services"):
         call_command("netcall_retention", "--days", "30")
     assert not Recording.objects.exists()
-    assert not recording_storage().exists(name)
+    assert not recording_storage().exists(name) and not recording_storage().exists(poster)
     assert any("deleted by retention" in r.getMessage() for r in caplog.records)
 
 

@@ -7,11 +7,33 @@ from django.utils.html import format_html
 
 from recording.library import services as library
 from recording.library.finishing import recording_request_transcode
-from recording.models import Recording, Upload
+from recording.models import RecordConsent, Recording, Upload
+
+
+class ConsentInline(admin.TabularInline):
+    """Who agreed (or refused) to be recorded for this recording."""
+
+    model = RecordConsent
+    fields = ["target", "recorder", "kind", "state", "asked_at", "answered_at"]
+    readonly_fields = ["target", "recorder", "kind", "state", "asked_at", "answered_at"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(RecordConsent)
+class RecordConsentAdmin(admin.ModelAdmin):
+    list_display = ["asked_at", "channel", "target", "recorder", "kind", "state", "answered_at", "recording"]
+    list_filter = ["state", "kind"]
+    search_fields = ["channel", "target", "recorder", "id"]
+    readonly_fields = [f.name for f in RecordConsent._meta.fields]
 
 
 @admin.register(Recording)
 class RecordingAdmin(admin.ModelAdmin):
+    inlines = [ConsentInline]
     list_display = ["created_at", "channel", "account", "recorder", "kind", "status", "duration", "size"]
     list_filter = ["status", "kind", "container"]
     search_fields = ["channel", "account", "recorder", "sha256", "id"]
@@ -23,6 +45,11 @@ class RecordingAdmin(admin.ModelAdmin):
         "file",
         "seekable_file",
         "transcoded_file",
+        "poster_file",
+        "thumbnails_file",
+        "waveform_file",
+        "levels_file",
+        "started_at",
         "container",
         "video_codec",
         "audio_codec",

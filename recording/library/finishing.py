@@ -18,6 +18,7 @@ from django.utils import timezone
 from recording.errors import NetcallError
 from recording.jobs.queue import job_enqueue, job_handler
 from recording.library import storage
+from recording.library.previews import PREVIEW_FIELDS, recording_previews_enqueue
 from recording.library.services import recording_file_names, recording_files_delete
 from recording.media import inspect as finishing
 from recording.models import Recording, TranscodeRequest
@@ -42,6 +43,7 @@ def _fail(recording: Recording, reason: str) -> None:
         file="",
         seekable_file="",
         transcoded_file="",
+        **dict.fromkeys(PREVIEW_FIELDS, ""),
         finished_at=timezone.now(),
     )
     recording_files_delete(names)
@@ -91,6 +93,7 @@ def recording_finish(payload: dict[str, Any]) -> None:
         info.audio_codec or "-",
         info.duration or 0.0,
     )
+    recording_previews_enqueue(recording_id=str(recording.pk), sha256=payload["sha256"])
     if recording.transcode_requested and not payload.get("partial"):
         job_enqueue(TRANSCODE_JOB, {"recording": str(recording.pk), "sha256": payload["sha256"]})
 

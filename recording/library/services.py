@@ -16,12 +16,13 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from recording.library import storage
-from recording.models import Recording
+from recording.models import Recording, RoomEvent
 
 logger = logging.getLogger(__name__)
 
 
 def recording_download_url(recording: Recording, *, role: str = "original", inline: bool = False) -> str:
+    """A signed link to one of the recording's files; "" when it has no such file."""
     field_name = storage.ROLES[role]
     if not getattr(recording, field_name).name:
         return ""
@@ -66,6 +67,14 @@ def recordings_expired(*, days: int, now: datetime | None = None) -> QuerySet[Re
     )
 
 
+def room_events_expire(*, days: int, now: datetime | None = None) -> int:
+    """Delete the room events (the timelines' joins, leaves, mutes) older than the retention age: the
+    recordings they were kept for are gone by then. Returns how many went."""
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    deleted, _ = RoomEvent.objects.filter(at__lt=cutoff).delete()
+    return deleted
+
+
 def recording_as_api(recording: Recording, *, with_urls: bool = True) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": str(recording.pk),
@@ -85,6 +94,7 @@ def recording_as_api(recording: Recording, *, with_urls: bool = True) -> dict[st
         "failureReason": recording.failure_reason or None,
         "createdAt": recording.created_at.isoformat(),
         "finishedAt": recording.finished_at.isoformat() if recording.finished_at else None,
+        "consents": [c.as_wire() for c in recording.consents.all()],
     }
     if with_urls:
         data["urls"] = {
@@ -93,6 +103,11 @@ def recording_as_api(recording: Recording, *, with_urls: bool = True) -> dict[st
             if getattr(recording, storage.ROLES[role]).name
         }
         data["urlsExpireIn"] = settings.NETCALL_DOWNLOAD_URL_TTL
+        for role in ("poster", "waveform", "thumbnails"):
+            data[f"{role}Url"] = data["urls"].get(role)
+        data["timelineUrl"] = (
+            storage.download_url(recording.pk, role=storage.TIMELINE) if recording.is_playable else None
+        )
     return data
 
 

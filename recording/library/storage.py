@@ -35,7 +35,24 @@ logger = logging.getLogger(__name__)
 DOWNLOAD_SALT = "netcall.download"
 COPY_CHUNK = 1024 * 1024
 # Roles of a recording's files and the model field that holds each.
-ROLES = {"original": "file", "seekable": "seekable_file", "transcoded": "transcoded_file"}
+ROLES = {
+    "original": "file",
+    "seekable": "seekable_file",
+    "transcoded": "transcoded_file",
+    "poster": "poster_file",
+    "thumbnails": "thumbnails_file",
+    "waveform": "waveform_file",
+    "levels": "levels_file",
+}
+# The previews job's files, and the type each is served as (always that type: the server wrote them).
+PREVIEW_TYPES = {
+    "poster": "image/png",
+    "thumbnails": "image/png",
+    "waveform": "image/png",
+    "levels": "application/json",
+}
+# Signed links that name no file: the timeline (recording/library/timeline.py), built when asked for.
+TIMELINE = "timeline"
 EXTENSIONS = {
     "video/webm": "webm",
     "audio/webm": "webm",
@@ -189,13 +206,14 @@ class DownloadLinkError(Exception):
 def download_url(
     recording_id: uuid.UUID | str, *, role: str = "original", ttl: int | None = None, inline: bool = False
 ) -> str:
-    """A path (`/recordings/file/<signed>`) that serves one file of a recording to anyone until it expires."""
-    if role not in ROLES:
+    """A path (`/recordings/file/<signed>`) that serves one file of a recording to anyone until it expires;
+    for role `timeline`, `/recordings/timeline/<signed>`, the recording's timeline as JSON."""
+    if role not in ROLES and role != TIMELINE:
         raise ValueError(f"unknown file role {role!r}")
     lifetime = settings.NETCALL_DOWNLOAD_URL_TTL if ttl is None else ttl
     payload = {"r": str(recording_id), "f": role, "exp": int(time.time() + lifetime), "i": int(inline)}
     signed = signing.dumps(payload, salt=DOWNLOAD_SALT, compress=True)
-    return reverse("recording-file", kwargs={"signed": signed})
+    return reverse("recording-timeline" if role == TIMELINE else "recording-file", kwargs={"signed": signed})
 
 
 def download_grant(signed: str, *, now: float | None = None) -> DownloadGrant:
@@ -210,7 +228,7 @@ def download_grant(signed: str, *, now: float | None = None) -> DownloadGrant:
         )
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         raise DownloadLinkError("this download link is not valid") from None
-    if grant.role not in ROLES:
+    if grant.role not in ROLES and grant.role != TIMELINE:
         raise DownloadLinkError("this download link is not valid")
     if grant.expires_at <= (time.time() if now is None else now):
         raise DownloadLinkError("this download link has expired")

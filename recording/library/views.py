@@ -15,6 +15,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
+    JsonResponse,
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
@@ -23,6 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from recording.library import services as library
 from recording.library import storage
+from recording.library import timeline as timelines
 from recording.models import Recording
 from recording.names import is_valid_name
 from recording.tokens import JoinToken, TokenError
@@ -74,6 +76,9 @@ def recording_list(request: HttpRequest, channel: str) -> HttpResponse:
         return _forbidden(request, channel)
     filters = {k: request.GET.get(k, "") for k in ("account", "kind", "status")}
     recordings = list(library.recordings_for_channel(channel, filters=filters)[:500])
+    for recording in recordings:  # a poster frame for video, else the waveform
+        role = "poster" if recording.poster_file else "waveform"
+        recording.preview_url = library.recording_download_url(recording, role=role, inline=True)  # type: ignore[attr-defined]
     return render(
         request,
         "recordings/list.html",
@@ -119,7 +124,7 @@ def recording_detail(request: HttpRequest, channel: str, recording_id: str) -> H
         return viewed
     recording, token = viewed
     play_role = "seekable" if recording.seekable_file else "original"
-    context = {
+    context: dict[str, object] = {
         "channel": channel,
         "recording": recording,
         "play_url": library.recording_download_url(recording, role=play_role, inline=True)
@@ -136,8 +141,62 @@ def recording_detail(request: HttpRequest, channel: str, recording_id: str) -> H
             if getattr(recording, storage.ROLES[role]).name
         ],
         "may_delete": _may_delete(request, token, recording),
+        "consents": list(recording.consents.all()),
+        "poster_url": library.recording_download_url(recording, role="poster", inline=True),
+        "waveform_url": library.recording_download_url(recording, role="waveform", inline=True),
     }
+    if recording.is_playable:
+        context.update(_timeline_context(recording))
     return render(request, "recordings/detail.html", context)
+
+
+def _percent(t: float, duration: float) -> str:
+    return f"{max(0.0, min(100.0, 100.0 * t / duration)):.2f}" if duration > 0 else "0"
+
+
+def _timeline_context(recording: Recording) -> dict[str, object]:
+    """The detail page's timeline: markers positioned in percent, thumbnails as tiles of one strip."""
+    data = timelines.recording_timeline(recording)
+    duration = float(recording.duration or 0.0)
+    thumbs = data["thumbnails"]
+    strip_url = library.recording_download_url(recording, role="thumbnails", inline=True)
+    count = len(thumbs["times"])
+    thumbnails = [
+        {"t": t, "x": f"{100.0 * i / (count - 1):.4f}" if count > 1 else "0", "label": _clock(t)}
+        for i, t in enumerate(thumbs["times"])
+    ]
+    events = [
+        {**event, "left": _percent(event["t"], duration), "clock": _clock(event["t"]), "label": label}
+        for event, label in zip(
+            data["events"],
+            (f"{e['account']} {timelines.EVENT_LABELS[e['kind']]}" for e in data["events"]),
+            strict=True,
+        )
+    ]
+    spans = [
+        {**span, "left": _percent(span["start"], duration), "width": _percent(span["end"] - span["start"], duration)}
+        for span in data["speaking"]
+    ]
+    paused = [
+        {**span, "left": _percent(span["start"], duration), "width": _percent(span["end"] - span["start"], duration)}
+        for span in data["paused"]
+    ]
+    return {
+        "timeline": data,
+        "timeline_events": events,
+        "timeline_speaking": spans,
+        "timeline_paused": paused,
+        "timeline_present": data["present"],
+        "thumbnails": thumbnails if strip_url else [],
+        "thumbnails_url": strip_url,
+        "thumbnails_count": count,
+        "timeline_url": storage.download_url(recording.pk, role=storage.TIMELINE),
+    }
+
+
+def _clock(seconds: float) -> str:
+    whole = max(0, int(seconds))
+    return f"{whole // 60}:{whole % 60:02d}"
 
 
 @require_POST
@@ -197,7 +256,7 @@ async def _stream(handle: IO[bytes], start: int, length: int) -> AsyncIterator[b
 def _download_name(recording: Recording, role: str, extension: str) -> str:
     base = recording.client_filename.rsplit(".", 1)[0] if recording.client_filename else ""
     base = base or f"recording-{recording.pk}"
-    suffix = {"original": "", "seekable": "-seekable", "transcoded": ""}[role]
+    suffix = "" if role in ("original", "transcoded") else f"-{role}"
     return f"{base}{suffix}.{extension}"
 
 
@@ -208,6 +267,8 @@ def recording_file(request: HttpRequest, signed: str) -> HttpResponseBase:
         grant = storage.download_grant(signed)
     except storage.DownloadLinkError as exc:
         return HttpResponse(str(exc), status=403, content_type="text/plain; charset=utf-8")
+    if grant.role not in storage.ROLES:
+        raise Http404("no such file")
     recording = Recording.objects.filter(pk=grant.recording_id).first()
     name = getattr(recording, storage.ROLES[grant.role]).name if recording is not None else ""
     if recording is None or not name or recording.status == Recording.Status.FAILED:
@@ -220,7 +281,9 @@ def recording_file(request: HttpRequest, signed: str) -> HttpResponseBase:
         raise Http404("this recording's file is gone") from None
     extension = name.rsplit(".", 1)[-1]
     checked = recording.status in Recording.PLAYABLE_STATUSES
-    if grant.role == "transcoded":
+    if grant.role in storage.PREVIEW_TYPES:
+        content_type = storage.PREVIEW_TYPES[grant.role]
+    elif grant.role == "transcoded":
         content_type = ROLE_TYPES["transcoded"].get(extension, storage.OPAQUE_TYPE)
     elif checked:
         content_type = storage.served_type(recording.container, has_video=bool(recording.video_codec))
@@ -245,8 +308,24 @@ def recording_file(request: HttpRequest, signed: str) -> HttpResponseBase:
     response["Cache-Control"] = "private, no-transform"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     disposition = content_disposition_header(
-        as_attachment=not (grant.inline and checked), filename=_download_name(recording, grant.role, extension)
+        as_attachment=not (grant.inline and (checked or grant.role in storage.PREVIEW_TYPES)),
+        filename=_download_name(recording, grant.role, extension),
     )
     if disposition:
         response["Content-Disposition"] = disposition
+    return response
+
+
+@require_safe
+def recording_timeline_json(request: HttpRequest, signed: str) -> HttpResponse:
+    """A recording's timeline as JSON (recording/library/timeline.py), for whoever holds a signed link."""
+    try:
+        grant = storage.download_grant(signed)
+    except storage.DownloadLinkError as exc:
+        return JsonResponse({"error": {"code": "bad_link", "message": str(exc)}}, status=403)
+    recording = Recording.objects.filter(pk=grant.recording_id).first() if grant.role == storage.TIMELINE else None
+    if recording is None or not recording.is_playable:
+        return JsonResponse({"error": {"code": "not_found", "message": "no such recording"}}, status=404)
+    response = JsonResponse(timelines.recording_timeline(recording))
+    response["Cache-Control"] = "private, no-store"
     return response

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from recording.jobs.queue import job_enqueue, job_handler, periodic
 from recording.library import storage
+from recording.library.previews import recording_previews_enqueue
 from recording.library.storage import file_sha256
 from recording.live import callbacks
 from recording.live import services as live
@@ -82,6 +83,7 @@ def live_file_finish(live_file: LiveFile, *, partial: bool) -> None:
     if recording.transcode_requested and status == Recording.Status.READY:
         # H.264/AAC renditions are made here, by the durable transcode job, never in the live path
         job_enqueue(TRANSCODE_JOB, {"recording": str(recording.pk), "sha256": digest})
+    recording_previews_enqueue(recording_id=str(recording.pk), sha256=digest)
     logger.info(
         "Recording(%s) %s: %s of %s, %.1f s",
         recording.pk,

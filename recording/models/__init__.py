@@ -3,7 +3,7 @@
 from recording.models.jobs import Job
 from recording.models.library import Recording, TranscodeRequest
 from recording.models.live import CallbackDelivery, LiveFile, LiveSession
-from recording.models.rooms import Member, RecordAnnouncement, RecordNotice, Room
+from recording.models.rooms import Member, RecordAnnouncement, RecordConsent, RecordNotice, Room, RoomEvent
 from recording.models.tokens import RevokedToken
 from recording.models.uploads import Upload
 
@@ -14,10 +14,12 @@ __all__ = [
     "LiveSession",
     "Member",
     "RecordAnnouncement",
+    "RecordConsent",
     "RecordNotice",
     "Recording",
     "RevokedToken",
     "Room",
+    "RoomEvent",
     "TranscodeRequest",
     "Upload",
 ]

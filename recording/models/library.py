@@ -48,6 +48,14 @@ class Recording(models.Model):
     file = models.FileField(max_length=255, blank=True, default="")
     seekable_file = models.FileField(max_length=255, blank=True, default="")
     transcoded_file = models.FileField(max_length=255, blank=True, default="")
+    # Made by the previews job (recording/library/previews.py): PNG pictures and the timeline's media part.
+    poster_file = models.FileField(max_length=255, blank=True, default="", help_text="PNG: a frame (video)")
+    thumbnails_file = models.FileField(max_length=255, blank=True, default="", help_text="PNG: the seek strip")
+    waveform_file = models.FileField(max_length=255, blank=True, default="", help_text="PNG: the waveform (audio)")
+    levels_file = models.FileField(max_length=255, blank=True, default="", help_text="JSON: levels, speech")
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="when recording began (the timeline's zero); unknown: null"
+    )
     transcode_requested = models.BooleanField(default=False)
     client_filename = models.CharField(max_length=255, blank=True, default="", help_text="metadata only")
     failure_reason = models.TextField(blank=True, default="")
@@ -64,6 +72,10 @@ class Recording(models.Model):
     @property
     def is_playable(self) -> bool:
         return self.status in self.PLAYABLE_STATUSES and bool(self.file)
+
+    @property
+    def has_video(self) -> bool:
+        return bool(self.video_codec)
 
 
 class TranscodeRequest(models.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db import models
@@ -33,6 +34,9 @@ class Member(models.Model):
     role = models.CharField(max_length=8, choices=Role.choices, default=Role.MEMBER)
     audio = models.BooleanField(default=True)
     video = models.BooleanField(default=True)
+    record_consent = models.CharField(
+        max_length=5, default="allow", help_text="'ask': recording this member needs its consent first"
+    )
     joined_at = models.DateTimeField()
     last_seen = models.DateTimeField()
 
@@ -49,6 +53,7 @@ class Member(models.Model):
             "session": self.session,
             "role": self.role,
             "media": {"audio": self.audio, "video": self.video},
+            "recordConsent": self.record_consent,
             "joinedAt": self.joined_at.isoformat(),
         }
 
@@ -107,3 +112,71 @@ class RecordAnnouncement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recorder} recorded {self.target} in {self.channel}"
+
+
+class RoomEvent(models.Model):
+    """What happened in a channel and when: a member joined, left, or turned audio/video on or off.
+
+    The recordings' timelines are drawn from these (recording/library/timeline.py); kept for
+    NETCALL_ROOM_EVENT_DAYS. Unlike Member rows, they outlive the members and the room."""
+
+    class Kind(models.TextChoices):
+        JOIN = "join", "joined"
+        LEAVE = "leave", "left"
+        MEDIA = "media", "changed media"
+
+    channel = models.CharField(max_length=64)
+    account = models.CharField(max_length=64)
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    audio = models.BooleanField(null=True, blank=True)
+    video = models.BooleanField(null=True, blank=True)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["channel", "at"], name="room_event_channel_at")]
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.kind} {self.channel} at {self.at:%H:%M:%S}"
+
+
+class RecordConsent(models.Model):
+    """A member asked whether `recorder` may record it (`record.request`), and what it answered.
+
+    Kept after the call: it travels with the upload of that recording (`recording`, set when the upload is
+    created) and is shown in the library, the admin and the API."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "asked, no answer yet"
+        ACCEPTED = "accepted", "agreed"
+        REFUSED = "refused", "refused"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    channel = models.CharField(max_length=64, db_index=True)
+    recorder = models.CharField(max_length=64)
+    target = models.CharField(max_length=64, help_text="who was asked (whose media)")
+    kind = models.CharField(max_length=3, help_text="mp4: the member's own recording; aac: the mix")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    asked_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    recording = models.ForeignKey(
+        "recording.Recording", null=True, blank=True, on_delete=models.SET_NULL, related_name="consents"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["channel", "recorder", "target"], name="consent_who")]
+        ordering = ["asked_at"]
+
+    def __str__(self) -> str:
+        return f"{self.target} {self.state} to {self.recorder} ({self.kind}) in {self.channel}"
+
+    def as_wire(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "recorder": self.recorder,
+            "target": self.target,
+            "kind": self.kind,
+            "state": self.state,
+            "askedAt": self.asked_at.isoformat(),
+            "answeredAt": self.answered_at.isoformat() if self.answered_at else None,
+        }

@@ -21,7 +21,7 @@ from django.conf import settings
 from recording.errors import NetcallError
 from recording.models import Member, RecordNotice
 from recording.names import room_group_name
-from recording.signalling import joining, protocol, rooms
+from recording.signalling import consent, joining, protocol, rooms
 from recording.signalling.directory import Route
 from recording.signalling.presence import Presence, presence_here
 from recording.signalling.protocol import (
@@ -152,6 +152,11 @@ class NetcallConsumer(AsyncWebsocketConsumer):
         media = request.body.get("media", {"audio": True, "video": True})
         if not isinstance(media, dict):
             raise ProtocolError("bad_message", "field 'media' must be an object", request.id)
+        record_consent = request.body.get("recordConsent")
+        if record_consent is None:
+            record_consent = consent.consent_default(token.channel)
+        elif record_consent not in consent.CONSENT_CHOICES:
+            raise ProtocolError("bad_message", "field 'recordConsent' must be 'ask' or 'allow'", request.id)
         self._count_token(str(raw_token), request)
         extension = joining.join_extension()
         parsed = extension.parse(request.body.get(extension.field), token) if extension else None
@@ -163,6 +168,7 @@ class NetcallConsumer(AsyncWebsocketConsumer):
             video=bool(media.get("video", True)),
             capacity=settings.NETCALL_ROOM_CAPACITY,
             timeout=settings.NETCALL_MEMBER_TIMEOUT,
+            record_consent=record_consent,
         )
         group = room_group_name(token.channel)
         # In the group before the join's snapshot is taken: every change after it reaches this process.
@@ -186,6 +192,7 @@ class NetcallConsumer(AsyncWebsocketConsumer):
             )
         await self._announce_departures(result.expired, result.ended_notices, reason="expired")
         await self._broadcast(protocol.member_joined(result.member.as_wire()), member=result.member)
+        await self._ask_newcomer(result.member)
         data: dict[str, Any] = {
             "self": result.member.as_wire(),
             "members": [m.as_wire() for m in result.others],
@@ -253,9 +260,17 @@ class NetcallConsumer(AsyncWebsocketConsumer):
         if request.type == "record.start":
             if not self.token.allows("record"):
                 raise ProtocolError("forbidden", "the token does not grant 'record'", request.id)
+            ask = {"room_id": member.room_id, "channel": self.token.channel, "recorder": member.account}
+            if target is not None:
+                asked = await database_sync_to_async(consent.consent_ask_member)(**ask, target=target)
+                if asked is not None:  # nothing is recorded until the member accepts (record.consent)
+                    await self._ask([asked])
+                    return {"record": None, "consent": [asked.consent.as_wire()]}
             notice = await database_sync_to_async(rooms.record_start)(**where, target=target, kind=kind)
             await self._broadcast(protocol.record_state(state="started", record=notice.as_wire()))
-            return {"record": notice.as_wire()}
+            questions = await database_sync_to_async(consent.consent_ask_mix)(**ask) if kind == "aac" else []
+            await self._ask(questions)
+            return {"record": notice.as_wire(), "consent": [q.consent.as_wire() for q in questions]}
         if request.type in ("record.pause", "record.resume"):
             pause = request.type == "record.pause"
             notice = await database_sync_to_async(rooms.record_pause)(**where, target=target, kind=kind, pause=pause)
@@ -272,6 +287,45 @@ class NetcallConsumer(AsyncWebsocketConsumer):
         if extension is None:
             raise ProtocolError("live_not_recording", "no live session records on this server", request.id)
         return await extension.record_pause(member, pause=request.type == "live.pause", layer=self.channel_layer)
+
+    async def _ask(self, questions: list[consent.Asked]) -> None:
+        for question in questions:
+            frame = protocol.record_request(question.consent.as_wire())
+            await self.channel_layer.send(question.channel_name, protocol.member_signal(frame))
+
+    async def _ask_newcomer(self, member: Member) -> None:
+        """Joined while a mix runs and must be asked: the question to this member, and the pending question
+        to each mix's recorder (its mix leaves this voice out until an acceptance)."""
+        assert self.token is not None
+        asked = await database_sync_to_async(consent.consent_ask_newcomer)(member=member, channel=self.token.channel)
+        await self._ask(asked)
+        for question in asked:
+            route = await database_sync_to_async(rooms.member_channel)(
+                room_id=member.room_id, account=question.consent.recorder
+            )
+            if route is not None:
+                frame = protocol.record_consent(question.consent.as_wire())
+                await self.channel_layer.send(route[0], protocol.member_signal(frame))
+
+    async def _record_respond(self, request: Request) -> dict[str, Any]:
+        member = self._joined()
+        assert self.token is not None
+        answer = await database_sync_to_async(consent.consent_answer)(
+            room_id=member.room_id,
+            channel=self.token.channel,
+            account=member.account,
+            request=str(request.field("request", str)),
+            accept=request.field("accept", bool),
+        )
+        wire = answer.consent.as_wire()
+        record = answer.notice.as_wire() if answer.notice is not None else None
+        if answer.recorder_channel is not None:
+            frame = protocol.record_consent(wire, record=record)
+            await self.channel_layer.send(answer.recorder_channel, protocol.member_signal(frame))
+        if record is not None:
+            await self._broadcast(protocol.record_state(state="started", record=record))
+            await self._send(protocol.record_state(state="started", record=record))  # _broadcast skips the sender
+        return {"consent": wire, "record": record}
 
     async def _ping(self, request: Request) -> dict[str, Any]:
         # Nothing to write: receive() noted that the member was heard; the liveness task writes it down.
@@ -420,5 +474,6 @@ HANDLERS: dict[str, Handler] = {
     "record.resume": NetcallConsumer._record,
     "live.pause": NetcallConsumer._live_pause,
     "live.resume": NetcallConsumer._live_pause,
+    "record.respond": NetcallConsumer._record_respond,
     "ping": NetcallConsumer._ping,
 }

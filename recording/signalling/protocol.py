@@ -126,6 +126,31 @@ def record_state(*, state: str, record: dict[str, Any]) -> dict[str, Any]:
     return {"type": "record.state", "state": state, "record": record}
 
 
+def record_request(consent: dict[str, Any]) -> dict[str, Any]:
+    """To the member asked: may `recorder` record you? (`consent` is `RecordConsent.as_wire()`)."""
+    return {
+        "type": "record.request",
+        "request": consent["id"],
+        "recorder": consent["recorder"],
+        "kind": consent["kind"],
+    }
+
+
+def record_consent(consent: dict[str, Any], *, record: dict[str, Any] | None = None) -> dict[str, Any]:
+    """To the recorder: the answer to its request (`state` accepted or refused), or `pending` for a question
+    its running mix now waits for (a member to be asked joined); `record` is the recording notice an
+    accepted request started (kind mp4)."""
+    return {
+        "type": "record.consent",
+        "request": consent["id"],
+        "target": consent["target"],
+        "kind": consent["kind"],
+        "state": consent["state"],
+        "answeredAt": consent["answeredAt"],
+        "record": record,
+    }
+
+
 def live_state(*, session: str, state: str, recording: bool, **details: Any) -> dict[str, Any]:
     """The host's view of its live push (`attempt`, `retryIn`, `error`, `reason` as they apply)."""
     return {"type": "live.state", "session": session, "state": state, **details, "recording": recording}

@@ -20,7 +20,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from recording.errors import NetcallError
-from recording.models import Member, RecordAnnouncement, RecordNotice, Room
+from recording.models import Member, RecordAnnouncement, RecordNotice, Room, RoomEvent
 from recording.names import RESERVED_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class JoinRequest:
     video: bool
     capacity: int
     timeout: int
+    record_consent: str = "allow"  # "ask": recording this member needs its consent (signalling/consent.py)
 
 
 @dataclass(frozen=True)
@@ -99,11 +100,19 @@ def _expire_stale(room: Room, *, timeout: int) -> tuple[list[Member], list[Recor
     return removed, ended
 
 
+def room_event(*, channel: str, account: str, kind: str, audio: bool | None = None, video: bool | None = None) -> None:
+    """Keep what happened for the recordings' timelines (server participants are left out)."""
+    if account.startswith(RESERVED_PREFIX):
+        return
+    RoomEvent.objects.create(channel=channel, account=account, kind=kind, audio=audio, video=video, at=timezone.now())
+
+
 def _remove_member(member: Member) -> list[RecordNotice] | None:
     """Delete the member row (this session's) and its recording notices; None if the row was gone already."""
     deleted, _ = Member.objects.filter(id=member.id, session=member.session).delete()
     if not deleted:
         return None
+    room_event(channel=member.room.name, account=member.account, kind=RoomEvent.Kind.LEAVE)
     notices = list(RecordNotice.objects.filter(room_id=member.room_id, recorder=member.account))
     RecordNotice.objects.filter(id__in=[n.id for n in notices]).delete()
     return notices
@@ -126,9 +135,12 @@ def retry_on_race(function: Callable[P, R]) -> Callable[P, R]:
     return retrying
 
 
-def member_add(*, room: Room, account: str, channel_name: str, role: str, audio: bool, video: bool) -> Member:
+def member_add(
+    *, room: Room, account: str, channel_name: str, role: str, audio: bool, video: bool, record_consent: str = "allow"
+) -> Member:
     """A new member row with a fresh session (the caller checked capacity and uniqueness)."""
     now = timezone.now()
+    room_event(channel=room.name, account=account, kind=RoomEvent.Kind.JOIN, audio=audio, video=video)
     return Member.objects.create(
         room=room,
         account=account,
@@ -137,6 +149,7 @@ def member_add(*, room: Room, account: str, channel_name: str, role: str, audio:
         role=role,
         audio=audio,
         video=video,
+        record_consent=record_consent,
         joined_at=now,
         last_seen=now,
     )
@@ -158,9 +171,13 @@ def room_join_locked(
         existing.session = _new_session()
         existing.channel_name = join.channel_name
         existing.audio, existing.video = join.audio, join.video
+        existing.record_consent = join.record_consent
         existing.role = role
         existing.joined_at = existing.last_seen = timezone.now()
         existing.save()
+        room_event(
+            channel=room.name, account=join.account, kind=RoomEvent.Kind.JOIN, audio=join.audio, video=join.video
+        )
         member = existing
         logger.info("Room(%s) %s re-joined, replacing session %s", room.name, join.account, replaced.session)
     else:
@@ -173,6 +190,7 @@ def room_join_locked(
             role=role,
             audio=join.audio,
             video=join.video,
+            record_consent=join.record_consent,
         )
         logger.info("Room(%s) %s joined", room.name, join.account)
     return JoinResult(member, [], [], replaced, expired, ended)
@@ -247,7 +265,9 @@ def member_set_media(*, session: str, audio: bool, video: bool) -> Member:
     updated = Member.objects.filter(session=session).update(audio=audio, video=video)
     if not updated:
         raise _expired()
-    return Member.objects.get(session=session)
+    member = Member.objects.select_related("room").get(session=session)
+    room_event(channel=member.room.name, account=member.account, kind=RoomEvent.Kind.MEDIA, audio=audio, video=video)
+    return member
 
 
 def member_channel(*, room_id: int, account: str) -> tuple[str, str] | None:

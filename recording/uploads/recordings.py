@@ -10,6 +10,7 @@ from django.db import transaction
 
 from recording.library import storage
 from recording.library.finishing import recording_finish_enqueue
+from recording.library.previews import PREVIEW_FIELDS
 from recording.library.services import recording_file_names, recording_files_delete
 from recording.models import Recording, Upload
 
@@ -42,6 +43,8 @@ def recording_for_upload_created(*, upload: Upload) -> Recording:
         client_filename=(metadata.get("filename") or metadata.get("name") or "")[:255],
         transcode_requested=transcode_asked(metadata) or settings.NETCALL_TRANSCODE,
         created_at=upload.created_at,
+        # An upload of unknown length streams while recording: it began when the recording did.
+        started_at=upload.created_at if upload.length is None else None,
     )
     type(upload).objects.filter(pk=upload.pk).update(recording=recording)
     upload.recording = recording
@@ -81,6 +84,8 @@ def recording_upload_finished(
         current.file.name = saved
         current.seekable_file.name = ""
         current.transcoded_file.name = ""
+        for field in PREVIEW_FIELDS:
+            getattr(current, field).name = ""
         current.size = size
         current.sha256 = sha256
         current.status = Recording.Status.FINISHING

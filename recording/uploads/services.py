@@ -31,8 +31,9 @@ from django.utils import timezone
 
 from recording.library.finishing import transcode_quota_take
 from recording.library.storage import file_sha256, staging_path
-from recording.models import RecordAnnouncement, Recording, Upload
+from recording.models import RecordAnnouncement, RecordConsent, Recording, Upload
 from recording.names import RESERVED_PREFIX, is_valid_name
+from recording.signalling.consent import consent_latest, consent_required
 from recording.uploads import recordings
 from recording.uploads.tus import Checksum, TusError
 
@@ -187,6 +188,29 @@ def _check_target(*, account: str, channel: str, target: str | None) -> None:
         )
 
 
+def _consents_for(*, account: str, channel: str, metadata: dict[str, str | None]) -> list[RecordConsent]:
+    """The consents that go with this upload's recording. A member's recording (someone else's media)
+    needs that member's latest answer to the uploader to be `accepted` where consent is required (the
+    channel asks everyone, or the member was asked): else 403 `consent_missing`. A mix takes the answers
+    its recorder's mixes got and that no other upload took yet."""
+    kind = recordings.KIND_FROM_METADATA.get(metadata.get("kind") or "participant", Recording.Kind.PARTICIPANT)
+    if kind == Recording.Kind.MIX:
+        return list(
+            RecordConsent.objects.filter(channel=channel, recorder=account, kind="aac", recording__isnull=True).exclude(
+                state=RecordConsent.State.PENDING
+            )
+        )
+    target = metadata.get("target") or account
+    if not consent_required(channel=channel, recorder=account, target=target):
+        return []
+    answer = consent_latest(channel=channel, recorder=account, target=target)
+    if answer is None or answer.state != RecordConsent.State.ACCEPTED:
+        raise TusError(
+            "consent_missing", f"{target} has not agreed to be recorded by {account} in this channel", status=403
+        )
+    return [answer]
+
+
 def _upload_bytes(upload: Upload) -> int:
     """What an open upload counts against its channel's quota: its declared length, or what arrived."""
     return max(upload.length or 0, upload.offset)
@@ -239,11 +263,13 @@ def upload_create(
 ) -> Upload:
     """A new upload with an empty staging file, and its Recording (status `recording` or `uploading`).
 
-    Refused with 403 `bad_target` for a target the uploader may not name, and over a quota: 429
+    Refused with 403 `bad_target` for a target the uploader may not name, 403 `consent_missing` for a member's
+    recording without that member's consent where it is required, and over a quota: 429
     `too_many_uploads`, 413 `channel_quota`, 429 `transcode_quota`."""
     _validate_metadata(metadata)
     if length is not None:
         _check_size(length)
+    consents = _consents_for(account=account, channel=channel, metadata=metadata)  # before: the clearer refusal
     _check_target(account=account, channel=channel, target=metadata.get("target"))
     now = now or _now()
     upload = Upload(
@@ -264,7 +290,8 @@ def upload_create(
         with transaction.atomic():
             _check_quotas(account=account, channel=channel, length=length, metadata=metadata)
             upload.save(force_insert=True)
-            recordings.recording_for_upload_created(upload=upload)
+            recording = recordings.recording_for_upload_created(upload=upload)
+            RecordConsent.objects.filter(pk__in=[c.pk for c in consents]).update(recording=recording)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

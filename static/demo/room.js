@@ -335,7 +335,62 @@ function renderNotices() {
   });
   recordUi.notices.textContent = lines.length ? lines.join(' ') : 'Nobody is recording.';
   recordUi.notices.dataset.count = String(lines.length);
+  renderRecordedBadge();
 }
+
+/** On your own tile: who records you right now (your own recording, or someone else's of you or the mix). */
+function renderRecordedBadge() {
+  const figure = document.querySelector(`figure.tile[data-account="${CSS.escape(config.account)}"]`);
+  if (!figure) return;
+  const recorders = [...recordNotices.values()]
+    .filter(({ target, kind }) => kind === 'aac' || target === config.account)
+    .map(({ recorder }) => (recorder === config.account ? 'you' : recorder));
+  let badge = /** @type {HTMLElement | null} */ (figure.querySelector('.recorded-badge'));
+  if (!recorders.length) {
+    badge?.remove();
+    return;
+  }
+  if (!badge) {
+    badge = document.createElement('span');
+    badge.className = 'recorded-badge';
+    figure.append(badge);
+  }
+  badge.textContent = `● Recorded by ${[...new Set(recorders)].join(', ')}`;
+}
+
+// --- consent: a dialog for each request to record you (join with ?recordConsent=ask) ---------------
+
+const requestDialog = /** @type {HTMLDialogElement} */ (byId('record-request'));
+/** @type {import('../netcall/consent.js').RecordRequest[]} */
+const requests = [];
+
+function askNext() {
+  const request = requests[0];
+  if (!request || requestDialog.open) return;
+  const what = request.kind === 'aac' ? 'the audio mix of the call, your voice included' : 'you (camera and microphone)';
+  byId('record-request-text').textContent = `${request.recorder} wants to record ${what}.`;
+  requestDialog.returnValue = '';
+  requestDialog.showModal();
+}
+
+requestDialog.addEventListener('close', () => {
+  const request = requests.shift();
+  if (request) {
+    nc.respondRecordRequest(request.id, requestDialog.returnValue === 'accept').catch((err) => {
+      showNotice(`Could not answer the request: ${describeError(err)}`);
+    });
+  }
+  askNext();
+});
+
+nc.on('recordRequest', (request) => {
+  requests.push(request);
+  askNext();
+});
+
+nc.on('recordConsent', ({ target, kind, state }) => {
+  if (state !== 'accepted') showNotice(`${target} refused to be recorded${kind === 'aac' ? ': the mix leaves their voice out' : ''}.`);
+});
 
 /** @param {Notice} record */
 const noticeKey = ({ recorder, target, kind }) => `${recorder}|${target ?? ''}|${kind}`;
@@ -394,8 +449,10 @@ nc.on('liveState', ({ state, retryIn }) => {
   liveStatus.textContent = `Live: ${words[/** @type {keyof typeof words} */ (state)] ?? state}`;
 });
 
+const askFirst = new URLSearchParams(location.search).get('recordConsent') === 'ask';
 const ready = nc.joinChannel({
   channelName: config.channel,
+  ...(askFirst ? { recordConsent: 'ask' } : {}),
   type: audioOnly ? Netcall.NETCALL_TYPE_AUDIO : Netcall.NETCALL_TYPE_VIDEO,
   ...(config.live ?? {}),
 });

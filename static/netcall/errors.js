@@ -44,6 +44,8 @@ export const ClientErrorCode = Object.freeze({
   RECORDER_FAILED: 'recorder_failed',
   /** Recording: the file could not be written (disk full, permission revoked...). */
   SAVE_FAILED: 'save_failed',
+  /** Recording: the member to record was asked (it joined with recordConsent 'ask') and refused. */
+  RECORD_REFUSED: 'record_refused',
 });
 
 /** Base class of every error the SDK throws, rejects with, or emits as an 'error' event. */

@@ -40,6 +40,12 @@ export const NetcallEvent = Object.freeze(/** @type {const} */ ({
   LIVE_STATE: 'liveState',
   /** The local stream gained or lost a track (startDevice/stopDevice). `{kind, track}` (track may be null) */
   LOCAL_TRACK: 'localTrack',
+  /** Someone wants to record you (you joined with recordConsent 'ask'): answer with
+   * respondRecordRequest(id, accept). `{id, recorder, kind}` (kind: 'mp4' you, 'aac' the mix) */
+  RECORD_REQUEST: 'recordRequest',
+  /** The answer to your request to record a member who is asked first. `{id, target, kind, state, record}`
+   * (state: 'accepted' | 'refused'); a mix leaves out whoever has not accepted. */
+  RECORD_CONSENT: 'recordConsent',
   /** Something went wrong outside a method call: a NetcallError with a stable `.code`. */
   ERROR: 'error',
 }));
@@ -61,6 +67,8 @@ export const NetcallEvent = Object.freeze(/** @type {const} */ ({
  * @property {import('./folder.js').RecordSaveFallback} recordSaveFallback
  * @property {import('./upload.js').UploadProgress} uploadProgress
  * @property {import('./live.js').LiveState} liveState
+ * @property {import('./consent.js').RecordRequest} recordRequest
+ * @property {import('./consent.js').RecordConsentAnswer} recordConsent
  * @property {{kind: 'audio'|'video', track: MediaStreamTrack | null}} localTrack
  * @property {import('./errors.js').NetcallError} error
  */

@@ -11,6 +11,7 @@
 // it (IndexedDB, Web Locks, downloads) they receive as a Platform, the browser's (platform.js) wired
 // in here; dom.js holds the helpers for pages.
 
+import { consentAnswer, recordRequest } from './consent.js';
 import { Devices } from './devices.js';
 import { ClientErrorCode, InvalidStateError, NetcallError, NotFoundError, UnsupportedError } from './errors.js';
 import { Emitter, NetcallEvent } from './events.js';
@@ -75,6 +76,8 @@ const NAME_RE = /^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}/\\]{1,64}$/u;
  * @property {boolean} [liveEnable] live mode: the media also goes to the server recorder
  * @property {{rtmpUrl?: string, rtmpRecord?: boolean}} [sessionConfig] live mode settings (host only)
  * @property {string} [token] a join token for this channel, instead of the constructor's
+ * @property {'ask' | 'allow'} [recordConsent] 'ask': anyone who wants to record you asks first (a
+ *   'recordRequest' event, answered with respondRecordRequest); default: the server's setting for the channel
  */
 
 /**
@@ -122,6 +125,8 @@ export class Netcall {
   #members = new Map();
   /** @type {{liveEnable: boolean, rtmpUrl?: string, rtmpRecord?: boolean} | null} */
   #live = null;
+  /** @type {'ask' | 'allow' | undefined} what the join says about being recorded (undefined: the server's default) */
+  #recordConsent = undefined;
   /** @type {string} */
   #connectionState = SignallingState.CLOSED;
   /** @type {import('./signalling.js').SignallingOptions} */
@@ -302,7 +307,12 @@ export class Netcall {
     if (this.#joining || this.#signalling) {
       throw new InvalidStateError(ClientErrorCode.INVALID_STATE, 'already in a channel: call leaveChannel() first');
     }
-    const { channelName, type = Netcall.NETCALL_TYPE_VIDEO, liveEnable, sessionConfig, token } = options ?? {};
+    const { channelName, type = Netcall.NETCALL_TYPE_VIDEO, liveEnable, sessionConfig, token, recordConsent } =
+      options ?? {};
+    if (recordConsent !== undefined && recordConsent !== 'ask' && recordConsent !== 'allow') {
+      throw new NetcallError(ClientErrorCode.BAD_ARGUMENT, "recordConsent must be 'ask' or 'allow'");
+    }
+    this.#recordConsent = recordConsent;
     if (typeof channelName !== 'string' || !NAME_RE.test(channelName)) {
       throw new NetcallError(ClientErrorCode.BAD_ARGUMENT, 'channelName must be 1-64 characters without slashes');
     }
@@ -363,6 +373,22 @@ export class Netcall {
    * Leave the channel. Devices keep running (stop them with stopDevice).
    * @returns {Promise<void>}
    */
+  /**
+   * Answer a 'recordRequest' event: may its recorder record you? Until you accept, nothing of you is
+   * recorded by that request (a mix leaves your voice out). The answer is kept by the server with the
+   * recording. Rejects with `not_found` (code `no_such_request`) for a request not waiting for you.
+   * @param {string} id the request's id
+   * @param {boolean} accept
+   * @returns {Promise<{state: string}>}
+   */
+  async respondRecordRequest(id, accept) {
+    if (typeof id !== 'string' || typeof accept !== 'boolean') {
+      throw new NetcallError(ClientErrorCode.BAD_ARGUMENT, 'respondRecordRequest(id: string, accept: boolean)');
+    }
+    const data = await this.#request('record.respond', { request: id, accept });
+    return { state: data?.consent?.state ?? (accept ? 'accepted' : 'refused') };
+  }
+
   async leaveChannel() {
     const signalling = this.#signalling;
     if (!signalling) return;
@@ -531,6 +557,7 @@ export class Netcall {
     // believe it is an account the server does not hold.
     const fields = { token: this.#token, channel: channelName, account: this.#account, media: this.#devices.media() };
     if (this.#live) fields.live = this.#live;
+    if (this.#recordConsent) fields.recordConsent = this.#recordConsent;
     return fields;
   }
 
@@ -665,6 +692,12 @@ export class Netcall {
         return;
       case 'record.state':
         this.#emit(NetcallEvent.RECORD_STATE_CHANGE, recordStateChange(frame.record, frame.state, false));
+        return;
+      case 'record.request':
+        this.#emit(NetcallEvent.RECORD_REQUEST, recordRequest(frame));
+        return;
+      case 'record.consent':
+        this.#emit(NetcallEvent.RECORD_CONSENT, consentAnswer(frame));
         return;
       default:
         console.debug('netcall: ignoring server event', frame.type);

@@ -13,6 +13,7 @@ import { ClientErrorCode, InvalidStateError, NetcallError, NotFoundError, Unsupp
 import { NetcallEvent } from './events.js';
 import { canRecord, describeMimeType, pickFormat, recordFormats } from './formats.js';
 import { JournalWriter, containerFixer, journalTargets, recoverJournals } from './journal.js';
+import { ConsentBook } from './consent.js';
 import { AudioMix, createVideoRelay } from './record-sources.js';
 import { folderRecordPath, recordFileName } from './save-path.js';
 import { TeeSink, openSink } from './sinks.js';
@@ -251,6 +252,8 @@ class Recording {
   pausedAt = 0;
   /** ms paused before the current pause */
   pausedMs = 0;
+  /** @type {{excluded: Set<string>, close: () => void} | null} a mix's members left out for want of consent */
+  consent = null;
 
   /**
    * @param {object} init
@@ -297,6 +300,8 @@ export class Recorder {
   #ctx;
   /** @type {SaveOption} */
   #defaultSave;
+  /** @type {ConsentBook} the answers to requests to record members who are asked first */
+  #consent;
   /** @type {Map<string, Recording>} running (or starting / stopping) recordings by key */
   #active = new Map();
   /** @type {Map<string, RecordResult>} recordings that ended by themselves, until stop collects them */
@@ -318,6 +323,7 @@ export class Recorder {
     this.#platform = platform;
     this.#defaultSave = save;
     const events = ctx.events;
+    this.#consent = new ConsentBook(events);
     events.on(NetcallEvent.REMOTE_TRACK, ({ account }) => this.#onMemberMedia(account));
     events.on(NetcallEvent.JOIN_CHANNEL, ({ account }) => this.#onMemberMedia(account));
     events.on(NetcallEvent.LEAVE_CHANNEL, ({ account, reason }) => this.#onMemberLeft(account, reason));
@@ -502,7 +508,8 @@ export class Recorder {
     });
     this.#ended.delete(key);
     this.#active.set(key, recording);
-    const announce = this.#ctx.request('record.start', { target: recording.target ?? undefined, kind });
+    // Pending while a member who is asked first has not answered (consent.js); refused: record_refused.
+    const announce = this.#consent.started(this.#ctx.request('record.start', { target: recording.target ?? undefined, kind }));
     announce.catch(() => {}); // handled below; not an unhandled rejection meanwhile
     try {
       const request = {
@@ -546,6 +553,10 @@ export class Recorder {
           : err;
       });
       recording.announced = true;
+      if (kind === 'aac') {
+        // The mix leaves out (silence) every member asked who has not accepted; an acceptance rewires it.
+        recording.consent = this.#consent.mix(ack?.consent ?? [], () => this.#wire(recording));
+      }
       await this.#startMedia(recording, options);
       this.#ctx.events.emit(NetcallEvent.RECORD_STATE_CHANGE, recordStateChange(ack?.record, 'started', true));
       return {
@@ -759,7 +770,8 @@ export class Recorder {
       const members = new Set(ctx.members());
       for (const key of mix.keys) if (key !== ctx.account && !members.has(key)) mix.set(key, null);
       for (const account of members) {
-        mix.set(account, ctx.remoteStream(account)?.getAudioTracks()[0] ?? null, { remote: true });
+        const leftOut = recording.consent?.excluded.has(account);
+        mix.set(account, leftOut ? null : (ctx.remoteStream(account)?.getAudioTracks()[0] ?? null), { remote: true });
       }
       return;
     }
@@ -1017,6 +1029,8 @@ export class Recorder {
 
   /** @param {Recording} recording stop its sources */
   #release(recording) {
+    recording.consent?.close();
+    recording.consent = null;
     recording.mix?.close();
     recording.mix = null;
     recording.video?.close();

@@ -22,36 +22,42 @@ def write_test_media(
     fps: int = 15,
     size: tuple[int, int] = (160, 120),
     fragmented: bool = False,
+    silent: tuple[tuple[float, float], ...] = (),
+    audio: bool = True,
+    video: bool = True,
 ) -> Path:
-    """A file with one solid-colour video stream and one sine-tone audio stream."""
+    """A file with one solid-colour video stream and one sine-tone audio stream (silent in the
+    `silent` spans of seconds); `audio`/`video` False leaves that stream out."""
     video_codec, audio_codec = ("libvpx", "libopus") if container == "webm" else ("libx264", "aac")
     options = {"movflags": "frag_keyframe+empty_moov+default_base_moof"} if fragmented else {}
     with av.open(str(path), "w", format=container, options=options) as out:
-        video: Any = out.add_stream(video_codec, rate=fps)
-        video.width, video.height = size
-        video.pix_fmt = "yuv420p"
-        video.options = {"g": str(fps)}  # a keyframe a second: seekable, and a cut file decodes up to the cut
-        audio: Any = out.add_stream(audio_codec, rate=48000)
-        audio.layout = "mono"
-        image = np.zeros((size[1], size[0], 3), dtype=np.uint8)
-        image[:, :] = rgb
-        for i in range(int(seconds * fps)):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
+        # every stream is added before the first packet is muxed (that writes the header)
+        video_stream: Any = out.add_stream(video_codec, rate=fps) if video else None
+        if video_stream is not None:
+            video_stream.width, video_stream.height = size
+            video_stream.pix_fmt = "yuv420p"
+            video_stream.options = {"g": str(fps)}  # a keyframe a second: seekable; a cut file decodes to the cut
+        sound_stream: Any = out.add_stream(audio_codec, rate=48000) if audio else None
+        if sound_stream is not None:
+            sound_stream.layout = "mono"
+        if video_stream is not None:
+            _write_video(out, video_stream, seconds=seconds, fps=fps, size=size, rgb=rgb)
+        if sound_stream is None:
+            return path
         samples_per_frame = 960
         total = int(seconds * 48000)
         for start in range(0, total, samples_per_frame):
             t = (np.arange(start, start + samples_per_frame) / 48000.0).astype(np.float32)
-            data = (0.4 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32).reshape(1, -1)
+            data = (0.4 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
+            for a, b in silent:
+                data[(t >= a) & (t < b)] = 0.0
+            data = data.reshape(1, -1)
             sound = av.AudioFrame.from_ndarray(data, format="flt", layout="mono")
             sound.sample_rate = 48000
             sound.pts = start
             sound.time_base = Fraction(1, 48000)
-            out.mux(audio.encode(sound))
-        out.mux(audio.encode(None))
+            out.mux(sound_stream.encode(sound))
+        out.mux(sound_stream.encode(None))
     return path
 
 
@@ -88,3 +94,16 @@ def write_sync_media(
             out.mux(audio.encode(sound))
         out.mux(audio.encode(None))
     return path
+
+
+def _write_video(
+    out: Any, video: Any, *, seconds: float, fps: int, size: tuple[int, int], rgb: tuple[int, int, int]
+) -> None:
+    image = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+    image[:, :] = rgb
+    for i in range(int(seconds * fps)):
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts = i
+        frame.time_base = Fraction(1, fps)
+        out.mux(video.encode(frame))
+    out.mux(video.encode(None))

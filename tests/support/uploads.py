@@ -53,6 +53,17 @@ def wait_for_status(
         time.sleep(0.2)  # polling interval, not a wait for a condition
 
 
+def wait_for_previews(server: DaphneServer, recording_id: str, timeout: float = 90.0) -> dict[str, Any]:
+    """The API's view of a recording once its previews job has run (its poster or waveform is listed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        data = api(server, f"/api/recordings/{recording_id}")
+        if data["status"] == "ready" and (data.get("posterUrl") or data.get("waveformUrl")):
+            return data
+        assert time.monotonic() < deadline, f"no previews for the recording: {data}"
+        time.sleep(0.2)  # polling interval, not a wait for a condition
+
+
 def recording_id_of(upload_url: str, token: str) -> str:
     request = urllib.request.Request(
         upload_url, method="HEAD", headers={"Tus-Resumable": "1.0.0", "Authorization": f"Bearer {token}"}

@@ -1,4 +1,5 @@
-"""`manage.py netcall_retention [--days N] [--dry-run]`: delete recordings older than the retention age.
+"""`manage.py netcall_retention [--days N] [--dry-run]`: delete recordings older than the retention age,
+and the room events their timelines were drawn from.
 
 Each deletion is logged (logger `recording.library.services`) and printed. Run it daily (cron, systemd timer)."""
 
@@ -9,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recording.library.services import recording_delete, recordings_expired
+from recording.library.services import recording_delete, recordings_expired, room_events_expire
 
 
 class Command(BaseCommand):
@@ -36,3 +37,5 @@ class Command(BaseCommand):
                 recording_delete(recording, by=f"retention ({days} days)")
                 self.stdout.write(f"deleted {line}")
         self.stdout.write(f"{count} recording(s) older than {days} days {'found' if options['dry_run'] else 'deleted'}")
+        if not options["dry_run"]:
+            self.stdout.write(f"{room_events_expire(days=days)} room event(s) older than {days} days deleted")
