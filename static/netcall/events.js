@@ -19,8 +19,9 @@ export const NetcallEvent = Object.freeze(/** @type {const} */ ({
   /** The peer connection to a remote member changed state (RTCPeerConnection.connectionState). `{account, state}` */
   PEER_STATE: 'peerState',
   /**
-   * Someone in the channel (you included) started or stopped recording someone.
-   * `{recorder, target, kind: 'mp4'|'aac', state: 'started'|'stopped', startedAt, local}` (target null for the mix)
+   * Someone in the channel (you included) started, paused, resumed or stopped recording someone.
+   * `{recorder, target, kind: 'mp4'|'aac'|'live', state: 'started'|'paused'|'resumed'|'stopped', startedAt, local}`
+   * (target null for the mix; kind 'live' with recorder '#recorder': the server's recording of a live session)
    */
   RECORD_STATE_CHANGE: 'recordStateChange',
   /** A recording an earlier page left unfinished (the tab closed or crashed) was recovered from this
