@@ -13,7 +13,7 @@ import { ClientErrorCode, InvalidStateError, NetcallError, NotFoundError, Unsupp
 import { NetcallEvent } from './events.js';
 import { canRecord, describeMimeType, pickFormat, recordFormats } from './formats.js';
 import { JournalWriter, containerFixer, journalTargets, recoverJournals } from './journal.js';
-import { AudioMix, createVideoRelay } from './record-sources.js';
+import { createAudioSource, createVideoRelay } from './record-sources.js';
 import { TeeSink, openSink } from './sinks.js';
 
 /** MediaRecorder hands out data this often (ms): what bounds memory and loss. */
@@ -227,7 +227,7 @@ class Recording {
   mediaRecorder = null;
   /** @type {Sink | null} */
   sink = null;
-  /** @type {AudioMix | null} */
+  /** @type {import('./record-sources.js').AudioSourceLike | null} */
   mix = null;
   /** @type {import('./record-sources.js').VideoRelayLike | null} */
   video = null;
@@ -516,8 +516,7 @@ export class Recorder {
    * @param {RecordOptions} options
    */
   async #startMedia(recording, options) {
-    const audio = await this.#audioContext();
-    recording.mix = new AudioMix(audio, this.#platform);
+    recording.mix = await createAudioSource(() => this.#audioContext(), this.#platform);
     /** @type {MediaStreamTrack[]} */
     const tracks = [];
     if (recording.kind === 'mp4') {
