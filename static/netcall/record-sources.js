@@ -17,7 +17,8 @@
 //    changes, while the destination runs on, so the file has no gap and no stall. Remote voices are
 //    also played out through the platform (platform.js), or Chromium hands WebAudio only silence.
 //  - VideoRelay: a MediaStreamTrackGenerator (insertable streams) fed frame by frame from the
-//    current source track through a MediaStreamTrackProcessor, retimed on one clock; while there is
+//    current source track through a MediaStreamTrackProcessor, retimed on one clock by the source's
+//    own timestamps (so a busy page, which hands frames in late, does not move them); while there is
 //    no source (camera off, member reconnecting), black frames keep the video going.
 
 import { AudioTimeline, downmix } from './audio-timeline.js';
@@ -28,6 +29,8 @@ const FILL_AFTER_MS = 500;
 /** How often the relay checks for missing frames (the black frame rate while there is no source). */
 const FILL_INTERVAL_MS = 250;
 const DEFAULT_SIZE = { width: 640, height: 480 };
+/** Frames the processor may queue while the page is busy (a second at 15 fps): late, not lost. */
+const VIDEO_QUEUE = 15;
 
 /**
  * @typedef {object} MixInput
@@ -94,6 +97,11 @@ export class AudioMix {
     this.#inputs.set(key, { track, source, release: remote ? this.#platform.playDetached(stream) : () => {} });
   }
 
+  /** @returns {Promise<void>} nothing held back: WebAudio writes as it renders */
+  drain() {
+    return Promise.resolve();
+  }
+
   /** Disconnect everything and end the output track. */
   close() {
     for (const key of [...this.#inputs.keys()]) this.set(key, null);
@@ -109,6 +117,10 @@ const AUDIO_LATENCY_US = 250_000;
 const AUDIO_TICK_MS = 50;
 /** The relay's output rate (Opus encodes 48 kHz). */
 const AUDIO_RATE = 48_000;
+/** When the recorder stops, audio this far past the stop is written first (what is in flight then is lost). */
+const AUDIO_DRAIN_US = 100_000;
+/** ...but the stop waits no longer than this (a throttled background tab writes once a second). */
+const AUDIO_DRAIN_TIMEOUT_MS = 600;
 /** Samples per AudioData written (10 ms), always the same. */
 const AUDIO_CHUNK = AUDIO_RATE / 100;
 /** AudioData the processor may queue while the page is busy (10 ms each): 2 s. */
@@ -119,6 +131,7 @@ const AUDIO_QUEUE = 200;
  * @property {MediaStreamTrack} track the audio to record
  * @property {string[]} keys the connected inputs
  * @property {(key: string, track: MediaStreamTrack | null, options?: {remote?: boolean}) => void} set
+ * @property {() => Promise<void>} drain write what is held back, up to now (before the recorder stops)
  * @property {() => void} close
  */
 
@@ -152,6 +165,10 @@ export class AudioRelay {
   #closed = false;
   /** @type {Promise<void>} writes happen one at a time, in order */
   #writing = Promise.resolve();
+  /** how long samples are held back before they are written (µs); 0 once draining */
+  #latency = AUDIO_LATENCY_US;
+  /** @type {(() => void) | null} told after each write while draining */
+  #drained = null;
 
   /** @param {Pick<import('./platform.js').Platform, 'playDetached'>} platform plays remote inputs out */
   constructor(platform) {
@@ -197,10 +214,34 @@ export class AudioRelay {
     void this.#pump(key, input);
   }
 
+  /**
+   * Before the recorder stops: write without holding back, and resolve once the samples up to a
+   * little past now are written (a MediaRecorder drops what is still on its way when it stops).
+   * @returns {Promise<void>}
+   */
+  drain() {
+    this.#latency = 0;
+    const until = nowUs() + AUDIO_DRAIN_US;
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, AUDIO_DRAIN_TIMEOUT_MS);
+      const check = () => {
+        if (this.#timeline.position >= until || this.#closed) done();
+      };
+      function done() {
+        clearTimeout(timer);
+        resolve(undefined);
+      }
+      this.#drained = () => check();
+      this.#flush();
+    }).then(() => {
+      this.#drained = null;
+      return this.#writing;
+    });
+  }
+
   close() {
     if (this.#closed) return;
     for (const key of this.keys) this.set(key, null);
-    this.#flush();
     this.#closed = true;
     clearInterval(this.#ticker);
     this.#writing = this.#writing.then(() => this.#writer.close()).catch(() => {});
@@ -249,7 +290,7 @@ export class AudioRelay {
   #flush() {
     if (this.#closed) return;
     let timestamp = this.#timeline.position;
-    const samples = this.#timeline.take(nowUs() - AUDIO_LATENCY_US, AUDIO_CHUNK);
+    const samples = this.#timeline.take(nowUs() - this.#latency, AUDIO_CHUNK);
     for (let at = 0; at < samples.length; at += AUDIO_CHUNK) {
       const data = new AudioData({
         format: 'f32-planar',
@@ -270,6 +311,7 @@ export class AudioRelay {
           }
         });
     }
+    this.#drained?.();
   }
 }
 
@@ -354,8 +396,9 @@ export class VideoRelay {
   async #pump(track) {
     const g = /** @type {any} */ (globalThis);
     /** @type {ReadableStreamDefaultReader<VideoFrame>} */
-    const reader = new g.MediaStreamTrackProcessor({ track }).readable.getReader();
+    const reader = new g.MediaStreamTrackProcessor({ track, maxBufferSize: VIDEO_QUEUE }).readable.getReader();
     this.#reader = reader;
+    let shift = Infinity;
     try {
       for (;;) {
         const { value: frame, done } = await reader.read();
@@ -365,7 +408,11 @@ export class VideoRelay {
           break;
         }
         this.#size = { width: frame.displayWidth, height: frame.displayHeight };
-        const timestamp = this.#nextTimestamp();
+        // The source's own timestamps keep its frames' spacing (a busy page hands them in late and
+        // bunched); its clock (capture or RTP time) is put on ours by the least delay seen so far.
+        const now = this.#now();
+        shift = Math.min(shift, now - frame.timestamp);
+        const timestamp = this.#nextTimestamp(frame.timestamp + shift);
         const retimed = new VideoFrame(frame, { timestamp });
         frame.close();
         this.#write(retimed);
@@ -377,10 +424,17 @@ export class VideoRelay {
     }
   }
 
-  /** @returns {number} microseconds on the relay's own clock, strictly increasing */
-  #nextTimestamp() {
-    const now = Math.round((performance.now() - this.#t0) * 1000);
-    this.#lastTimestamp = Math.max(now, this.#lastTimestamp + 1);
+  /** @returns {number} microseconds on the relay's own clock */
+  #now() {
+    return Math.round((performance.now() - this.#t0) * 1000);
+  }
+
+  /**
+   * @param {number} [at] when the frame was captured, on the relay's clock (default: now)
+   * @returns {number} microseconds on the relay's own clock, strictly increasing, never ahead of now
+   */
+  #nextTimestamp(at = this.#now()) {
+    this.#lastTimestamp = Math.max(Math.min(at, this.#now()), this.#lastTimestamp + 1);
     return this.#lastTimestamp;
   }
 

@@ -835,6 +835,8 @@ export class Recorder {
     const sink = /** @type {Sink} */ (recording.sink);
     try {
       if (mediaRecorder.state !== 'inactive') {
+        // The audio source holds back its last moments (late inputs still fit): hand them in first.
+        await recording.mix?.drain();
         const stopped = new Promise((resolve) => mediaRecorder.addEventListener('stop', resolve, { once: true }));
         mediaRecorder.stop();
         await withTimeout(

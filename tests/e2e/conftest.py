@@ -130,10 +130,10 @@ def playwright_driver() -> Iterator[Playwright]:
 @pytest.fixture
 def chromium_for(playwright_driver: Playwright, media_for: MediaFactory) -> Iterator[BrowserFactory]:
     """Factory: the Chromium process for a participant's media (shared by equal media)."""
-    browsers: dict[tuple[int, tuple[int, int, int]], Browser] = {}
+    browsers: dict[tuple[int, tuple[int, int, int], str], Browser] = {}
 
     def get(participant: Participant) -> Browser:
-        key = (participant.tone_hz, participant.rgb)
+        key = (participant.tone_hz, participant.rgb, participant.media)
         if key not in browsers:
             assert len(browsers) < MAX_BROWSERS, (
                 f"more than {MAX_BROWSERS} Chromium processes in one test; "

@@ -30,10 +30,11 @@ class Participant:
     account: str
     tone_hz: int
     rgb: RGB
+    media: str = "tone"  # "sync": the sync source (sync.py) instead of a tone and a colour
 
     def with_account(self, account: str) -> Participant:
         """The same media under another account (e.g. a second page in the same browser)."""
-        return Participant(account=account, tone_hz=self.tone_hz, rgb=self.rgb)
+        return Participant(account=account, tone_hz=self.tone_hz, rgb=self.rgb, media=self.media)
 
 
 RED: RGB = (255, 0, 0)
@@ -43,6 +44,8 @@ BLUE: RGB = (0, 0, 255)
 ALICE = Participant("alice", 440, RED)
 BOB = Participant("bob", 660, GREEN)
 CAROL = Participant("carol", 880, BLUE)
+# Flashes white and beeps at 1 kHz together every 2 s (sync.py): for lip-sync measurements.
+SYNCER = Participant("syncer", 1000, (255, 255, 255), media="sync")
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,11 @@ def write_solid_y4m(
 
 
 def media_files_for(participant: Participant, directory: Path) -> MediaFiles:
-    """Write (or reuse) the WAV and Y4M files for a participant's tone and colour."""
+    """Write (or reuse) the WAV and Y4M files for a participant's tone and colour (or the sync source)."""
+    if participant.media == "sync":
+        from .sync import sync_media  # sync.py builds on this module
+
+        return sync_media(directory)
     directory.mkdir(parents=True, exist_ok=True)
     stem = "tone{}_rgb{}-{}-{}".format(participant.tone_hz, *participant.rgb)
     wav = directory / f"{stem}.wav"

@@ -176,7 +176,7 @@ def _decode(path: Path) -> tuple[np.ndarray, int, float, float, list[tuple[float
     return audio, rate, start, counted, frames
 
 
-def _band_energy(audio: np.ndarray, rate: int, hz: float, window: int) -> np.ndarray:
+def _band_energy(audio: np.ndarray, rate: int, hz: float, window: int, share: float = 0.5) -> np.ndarray:
     """Energy near `hz` in windows of `window` samples hopping by window // 4 (one FFT bin per window)."""
     hop = window // 4
     count = max(0, (len(audio) - window) // hop + 1)
@@ -187,14 +187,17 @@ def _band_energy(audio: np.ndarray, rate: int, hz: float, window: int) -> np.nda
     freqs = np.fft.rfftfreq(window, 1 / rate)
     band = power[:, (freqs > hz - 150) & (freqs < hz + 150)].sum(axis=1)
     total = power[:, (freqs > 100) & (freqs < 12000)].sum(axis=1) + 1e-12
-    return np.where(band / total > 0.5, band, 0.0)
+    return np.where(band / total > share, band, 0.0)
 
 
-def _beeps(audio: np.ndarray, rate: int) -> list[tuple[float, int | None]]:
-    """(onset in seconds, identified period modulo len(ID_TONES) or None) of every 1 kHz beep."""
+def _beeps(audio: np.ndarray, rate: int, share: float = 0.5) -> list[tuple[float, int | None]]:
+    """(onset in seconds, identified period modulo len(ID_TONES) or None) of every 1 kHz beep.
+
+    `share`: the least share of a window's power at 1 kHz (lower it for a mix, where other voices
+    are heard at the same time)."""
     window = rate // 100  # 10 ms
     hop = window // 4
-    energy = _band_energy(audio, rate, BEEP_HZ, window)
+    energy = _band_energy(audio, rate, BEEP_HZ, window, share)
     if len(energy) == 0 or energy.max() <= 0:
         return []
     on = energy > 0.25 * np.percentile(energy[energy > 0], 90) if (energy > 0).any() else energy > 0
@@ -289,9 +292,53 @@ def sync_offsets(path: Path) -> list[float]:
 
 
 def audio_only_beeps(path: Path) -> list[float]:
-    """Beep onsets (seconds, by timestamps) of an audio-only recording, e.g. the mix."""
+    """Beep onsets (seconds, by timestamps) of an audio-only recording, e.g. the mix of other voices too."""
     audio, rate, start, _, _ = _decode(path)
-    return [start + onset for onset, _ in _beeps(audio, rate)]
+    return [start + onset for onset, _ in _beeps(audio, rate, share=0.2)]
+
+
+def audio_seconds(path: Path) -> float:
+    """How long a file's audio plays: its decoded samples / rate."""
+    return _decode(path)[3]
+
+
+# A page-side recorder of a stream's own tracks, straight into MediaRecorder (no SDK, no relay): the
+# browser's own timeline of that stream, which the SDK's recordings are compared with.
+RAW_RECORDER_JS = """
+() => {
+  if (window.__rawRec) return;
+  const chunks = {};
+  const recorders = {};
+  window.__rawRec = {
+    start(name, stream) {
+      const tracks = stream.getTracks();
+      const audio = stream.getAudioTracks();
+      if (audio.length) {  // remote audio flows only while played (TESTING.md)
+        const el = document.createElement('audio');
+        el.muted = true;
+        el.srcObject = new MediaStream(audio);
+        el.play().catch(() => {});
+      }
+      const mr = new MediaRecorder(new MediaStream(tracks), { mimeType: 'video/webm;codecs=vp8,opus' });
+      chunks[name] = [];
+      mr.ondataavailable = (e) => chunks[name].push(e.data);
+      mr.start(1000);
+      recorders[name] = mr;
+    },
+    async stop(name) {
+      const mr = recorders[name];
+      await new Promise((resolve) => { mr.onstop = resolve; mr.stop(); });
+      const blob = new Blob(chunks[name]);
+      return await new Promise((resolve, reject) => {
+        const reader = new FileReader();
+        reader.onload = () => { const url = String(reader.result); resolve(url.slice(url.indexOf(',') + 1)); };
+        reader.onerror = () => reject(reader.error);
+        reader.readAsDataURL(blob);
+      });
+    },
+  };
+}
+"""
 
 
 def write_sync_file(path: Path, *, seconds: float = 8.0, audio_delay: float = 0.0, drop_audio: float = 0.0) -> Path:
