@@ -171,7 +171,7 @@ def _decode(path: Path) -> tuple[np.ndarray, int, float, float, list[tuple[float
     end = max(t + len(p) / rate for t, p in pieces)
     audio = np.zeros(int((end - start) * rate) + 1, dtype=np.float32)
     for t, p in pieces:
-        at = int(round((t - start) * rate))
+        at = round((t - start) * rate)
         audio[at : at + len(p)] = p[: len(audio) - at]
     return audio, rate, start, counted, frames
 
@@ -258,6 +258,8 @@ def measure_sync(path: Path) -> SyncTrack:
     flash_times: list[float] = []
     periods: list[int] = []
     for onset, ident in _beeps(audio, rate):
+        if onset < 0.02:
+            continue  # cut by the start of the file: its real onset is unknown
         t = audio_start + onset
         candidates = [
             p for p in flashes if abs(t - flashes[p]) < PERIOD * 2.5 and (ident is None or p % len(ID_TONES) == ident)
@@ -342,15 +344,18 @@ RAW_RECORDER_JS = """
 
 
 def write_sync_file(path: Path, *, seconds: float = 8.0, audio_delay: float = 0.0, drop_audio: float = 0.0) -> Path:
-    """The sync source as a WebM (VP8 + Opus), its audio delayed by `audio_delay` s and, from the middle on,
-    short by `drop_audio` s of samples (lost time): to check the measurement itself."""
+    """The sync source as a WebM (VP8 + Opus), its audio delayed by `audio_delay` s (ahead if negative) and,
+    from the middle on, short by `drop_audio` s of samples (lost time): to check the measurement itself."""
     y4m = path.with_suffix(".y4m")
     write_sync_y4m(y4m, seconds=int(seconds) + 1)
     wav = path.with_suffix(".wav")
     write_sync_wav(wav, seconds=int(seconds) + 1)
     with wave.open(str(wav), "rb") as src:
         pcm = np.frombuffer(src.readframes(src.getnframes()), dtype="<i2").astype(np.float32) / 32767
-    pcm = np.concatenate([np.zeros(int(audio_delay * RATE), np.float32), pcm])
+    if audio_delay >= 0:
+        pcm = np.concatenate([np.zeros(int(audio_delay * RATE), np.float32), pcm])
+    else:
+        pcm = pcm[int(-audio_delay * RATE) :]
     if drop_audio:
         mid = int(seconds / 2 * RATE)
         pcm = np.concatenate([pcm[:mid], pcm[mid + int(drop_audio * RATE) :]])
