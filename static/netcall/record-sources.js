@@ -17,9 +17,9 @@
 //    changes, while the destination runs on, so the file has no gap and no stall. Remote voices are
 //    also played out through the platform (platform.js), or Chromium hands WebAudio only silence.
 //  - VideoRelay: a MediaStreamTrackGenerator (insertable streams) fed frame by frame from the
-//    current source track through a MediaStreamTrackProcessor, retimed on one clock by the source's
-//    own timestamps (so a busy page, which hands frames in late, does not move them); while there is
-//    no source (camera off, member reconnecting), black frames keep the video going.
+//    current source track through a MediaStreamTrackProcessor, retimed on one clock; while there is
+//    no source (camera off, member reconnecting), black frames keep the video going. (Chromium's
+//    MediaRecorder times video frames by when they are written, audio by its timestamps.)
 
 import { AudioTimeline, downmix } from './audio-timeline.js';
 import { canRelayAudioFrames, canRelayVideoFrames } from './formats.js';
@@ -29,8 +29,6 @@ const FILL_AFTER_MS = 500;
 /** How often the relay checks for missing frames (the black frame rate while there is no source). */
 const FILL_INTERVAL_MS = 250;
 const DEFAULT_SIZE = { width: 640, height: 480 };
-/** Frames the processor may queue while the page is busy (a second at 15 fps): late, not lost. */
-const VIDEO_QUEUE = 15;
 
 /**
  * @typedef {object} MixInput
@@ -396,9 +394,8 @@ export class VideoRelay {
   async #pump(track) {
     const g = /** @type {any} */ (globalThis);
     /** @type {ReadableStreamDefaultReader<VideoFrame>} */
-    const reader = new g.MediaStreamTrackProcessor({ track, maxBufferSize: VIDEO_QUEUE }).readable.getReader();
+    const reader = new g.MediaStreamTrackProcessor({ track }).readable.getReader();
     this.#reader = reader;
-    let shift = Infinity;
     try {
       for (;;) {
         const { value: frame, done } = await reader.read();
@@ -408,11 +405,9 @@ export class VideoRelay {
           break;
         }
         this.#size = { width: frame.displayWidth, height: frame.displayHeight };
-        // The source's own timestamps keep its frames' spacing (a busy page hands them in late and
-        // bunched); its clock (capture or RTP time) is put on ours by the least delay seen so far.
-        const now = this.#now();
-        shift = Math.min(shift, now - frame.timestamp);
-        const timestamp = this.#nextTimestamp(frame.timestamp + shift);
+        // Chromium's MediaRecorder times a generator's frames by when they are written, whatever
+        // their timestamps say (measured), so each is written as soon as it is read.
+        const timestamp = this.#nextTimestamp();
         const retimed = new VideoFrame(frame, { timestamp });
         frame.close();
         this.#write(retimed);
@@ -424,17 +419,10 @@ export class VideoRelay {
     }
   }
 
-  /** @returns {number} microseconds on the relay's own clock */
-  #now() {
-    return Math.round((performance.now() - this.#t0) * 1000);
-  }
-
-  /**
-   * @param {number} [at] when the frame was captured, on the relay's clock (default: now)
-   * @returns {number} microseconds on the relay's own clock, strictly increasing, never ahead of now
-   */
-  #nextTimestamp(at = this.#now()) {
-    this.#lastTimestamp = Math.max(Math.min(at, this.#now()), this.#lastTimestamp + 1);
+  /** @returns {number} microseconds on the relay's own clock, strictly increasing */
+  #nextTimestamp() {
+    const now = Math.round((performance.now() - this.#t0) * 1000);
+    this.#lastTimestamp = Math.max(now, this.#lastTimestamp + 1);
     return this.#lastTimestamp;
   }
 
