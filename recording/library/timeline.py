@@ -87,21 +87,27 @@ def timeline_events(recording: Recording) -> tuple[list[str], list[TimelineEvent
 
 
 def recording_paused_spans(recording: Recording) -> list[tuple[float, float]]:
-    """Where a server recording was paused, in seconds of wall time from its start.
+    """Where a server recording was paused: (the point in the file, seconds paused there) for each pause.
 
-    Hook for the pause/resume work: a LiveSession that keeps `paused_spans` (a list of
-    {"start": iso, "end": iso | None}) has them drawn here; until then there are none."""
+    The session keeps its pauses in wall time (`LiveSession.record_paused`, {"start": iso, "end": iso |
+    None}); the file does not contain them (it goes on where the pause began), so each becomes a point
+    of the file's timeline: its wall-clock start less the pauses before it."""
     live_file = getattr(recording, "live_file", None)
-    spans = getattr(getattr(live_file, "session", None), "paused_spans", None) or []
+    spans = getattr(getattr(live_file, "session", None), "record_paused", None) or []
     start = recording.started_at or recording.created_at
-    out = []
+    out: list[tuple[float, float]] = []
+    removed = 0.0
     for span in spans:
         try:
             a = datetime.fromisoformat(span["start"])
             b = datetime.fromisoformat(span["end"]) if span.get("end") else None
         except (KeyError, TypeError, ValueError):
             continue
-        out.append(((a - start).total_seconds(), (b - start).total_seconds() if b else float(recording.duration or 0)))
+        at = (a - start).total_seconds() - removed
+        seconds = (b - a).total_seconds() if b else 0.0
+        if at >= 0:
+            out.append((at, seconds))
+        removed += seconds
     return out
 
 
@@ -135,5 +141,5 @@ def recording_timeline(recording: Recording, *, media: dict[str, Any] | None = N
         ],
         "levels": {"interval": media.get("levelInterval"), "values": media.get("levels", [])},
         "thumbnails": {**thumbnails, "times": thumbnails.get("times", [])},
-        "paused": [{"start": round(a, 2), "end": round(b, 2)} for a, b in recording_paused_spans(recording)],
+        "paused": [{"at": round(a, 2), "seconds": round(b, 2)} for a, b in recording_paused_spans(recording)],
     }

@@ -177,10 +177,7 @@ def _timeline_context(recording: Recording) -> dict[str, object]:
         {**span, "left": _percent(span["start"], duration), "width": _percent(span["end"] - span["start"], duration)}
         for span in data["speaking"]
     ]
-    paused = [
-        {**span, "left": _percent(span["start"], duration), "width": _percent(span["end"] - span["start"], duration)}
-        for span in data["paused"]
-    ]
+    paused = [{**pause, "left": _percent(pause["at"], duration)} for pause in data["paused"]]
     return {
         "timeline": data,
         "timeline_events": events,

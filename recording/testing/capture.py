@@ -56,12 +56,14 @@ class Participant:
     account: str
     tone_hz: int
     rgb: RGB
-    media: str = "tone"  # "tone": a steady tone and colour; "sync": beeps and flashes every 2 s
+    # "tone": a steady tone and colour; "sync": beeps and flashes every 2 s; "timecode": the same with each
+    # frame's index and each period's identity coded in (timecode.py: drift beyond a period is measurable)
+    media: str = "tone"
     sync_offset_ms: int = 0  # sync source only: the beeps come this long after the flashes
 
     def __post_init__(self) -> None:
-        if self.media not in ("tone", "sync"):
-            raise ValueError(f"media must be 'tone' or 'sync', not {self.media!r}")
+        if self.media not in ("tone", "sync", "timecode"):
+            raise ValueError(f"media must be 'tone', 'sync' or 'timecode', not {self.media!r}")
 
     def with_account(self, account: str) -> Participant:
         """The same media under another account (e.g. a second page in the same browser)."""
@@ -80,6 +82,8 @@ BLUE: RGB = (0, 0, 255)
 ALICE = Participant("alice", 440, RED)
 BOB = Participant("bob", 660, GREEN)
 CAROL = Participant("carol", 880, BLUE)
+# Flashes white and beeps at 1 kHz together every 2 s (sync.py): for lip-sync measurements.
+SYNCER = Participant("syncer", 1000, (255, 255, 255), media="timecode")
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,10 @@ def write_solid_y4m(
 
 def media_files_for(participant: Participant, directory: Path) -> MediaFiles:
     """Write (or reuse) the WAV and Y4M files for a participant's tone and colour (or sync source)."""
+    if participant.media == "timecode":
+        from .timecode import sync_media  # timecode.py builds on this module
+
+        return sync_media(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if participant.media == "sync":
         stem = "sync{}_{}ms_rgb{}-{}-{}".format(participant.tone_hz, participant.sync_offset_ms, *participant.rgb)

@@ -144,6 +144,16 @@ export function isWritableFileHandle(value) {
 }
 
 /**
+ * Whether insertable streams carry audio too (AudioData): the recorder then feeds its audio track
+ * on the wall clock (record-sources.js AudioRelay) instead of through WebAudio.
+ * @returns {boolean}
+ */
+export function canRelayAudioFrames() {
+  const g = /** @type {any} */ (globalThis);
+  return canRelayVideoFrames() && typeof g.AudioData === 'function';
+}
+
+/**
  * Whether the insertable-streams API (MediaStreamTrackProcessor / MediaStreamTrackGenerator) is
  * here: the recorder uses it to feed a stable video track from a member's changing tracks.
  * @returns {boolean}

@@ -5,15 +5,24 @@
 // rebuilt after a network drop, members come and go. So the recorder never records the call's
 // tracks directly; it records tracks it owns and keeps feeding:
 //
-//  - AudioMix: a WebAudio graph on a running AudioContext whose MediaStreamAudioDestinationNode
+//  - AudioRelay (Chromium: insertable streams): every input's samples read as AudioData through a
+//    MediaStreamTrackProcessor, placed on a wall-clock timeline by their timestamps
+//    (audio-timeline.js) and written to a MediaStreamTrackGenerator: the file holds one sample per
+//    sample period of real time, and audio the browser lost (a busy machine, a replaced track)
+//    becomes silence of the same length. WebAudio cannot promise that: its rendering runs on the
+//    audio device's clock, and when the machine is busy it skips render quanta, which a
+//    MediaStreamAudioDestinationNode then never delivers (measured: 10 s of a 22 s recording lost).
+//  - AudioMix (elsewhere): a WebAudio graph on a running AudioContext whose MediaStreamAudioDestinationNode
 //    yields one audio track; inputs (one per voice) are connected and disconnected as the call
 //    changes, while the destination runs on, so the file has no gap and no stall. Remote voices are
 //    also played out through the platform (platform.js), or Chromium hands WebAudio only silence.
 //  - VideoRelay: a MediaStreamTrackGenerator (insertable streams) fed frame by frame from the
 //    current source track through a MediaStreamTrackProcessor, retimed on one clock; while there is
-//    no source (camera off, member reconnecting), black frames keep the video going.
+//    no source (camera off, member reconnecting), black frames keep the video going. (Chromium's
+//    MediaRecorder times video frames by when they are written, audio by its timestamps.)
 
-import { canRelayVideoFrames } from './formats.js';
+import { AudioTimeline, downmix } from './audio-timeline.js';
+import { canRelayAudioFrames, canRelayVideoFrames } from './formats.js';
 
 /** No source frame for this long: write a black frame. */
 const FILL_AFTER_MS = 500;
@@ -28,7 +37,10 @@ const DEFAULT_SIZE = { width: 640, height: 480 };
  * @property {() => void} release
  */
 
-/** A WebAudio mix of any number of audio tracks into one stable track. */
+/**
+ * A WebAudio mix of any number of audio tracks into one stable track.
+ * @implements {AudioSourceLike}
+ */
 export class AudioMix {
   #context;
   #platform;
@@ -83,6 +95,11 @@ export class AudioMix {
     this.#inputs.set(key, { track, source, release: remote ? this.#platform.playDetached(stream) : () => {} });
   }
 
+  /** @returns {Promise<void>} nothing held back: WebAudio writes as it renders */
+  drain() {
+    return Promise.resolve();
+  }
+
   /** Disconnect everything and end the output track. */
   close() {
     for (const key of [...this.#inputs.keys()]) this.set(key, null);
@@ -90,6 +107,221 @@ export class AudioMix {
     this.#keepAlive.disconnect();
     for (const track of this.#destination.stream.getTracks()) track.stop();
   }
+}
+
+/** Audio is written this long after it was captured: inputs handed in late by a busy page still fit. */
+const AUDIO_LATENCY_US = 250_000;
+/** How often the relay writes audio when no input hands any in (silence keeps the track going). */
+const AUDIO_TICK_MS = 50;
+/** The relay's output rate (Opus encodes 48 kHz). */
+const AUDIO_RATE = 48_000;
+/** When the recorder stops, audio this far past the stop is written first (what is in flight then is lost). */
+const AUDIO_DRAIN_US = 100_000;
+/** ...but the stop waits no longer than this (a throttled background tab writes once a second). */
+const AUDIO_DRAIN_TIMEOUT_MS = 600;
+/** Samples per AudioData written (10 ms), always the same. */
+const AUDIO_CHUNK = AUDIO_RATE / 100;
+/** AudioData the processor may queue while the page is busy (10 ms each): 2 s. */
+const AUDIO_QUEUE = 200;
+
+/**
+ * @typedef {object} AudioSourceLike
+ * @property {MediaStreamTrack} track the audio to record
+ * @property {string[]} keys the connected inputs
+ * @property {(key: string, track: MediaStreamTrack | null, options?: {remote?: boolean}) => void} set
+ * @property {() => Promise<void>} drain write what is held back, up to now (before the recorder stops)
+ * @property {() => void} close
+ */
+
+/** @returns {number} now, in microseconds on the clock of AudioData timestamps */
+function nowUs() {
+  return Math.round(performance.now() * 1000);
+}
+
+/**
+ * @typedef {object} RelayInput
+ * @property {MediaStreamTrack} track
+ * @property {ReadableStreamDefaultReader<AudioData>} reader
+ * @property {() => void} release
+ */
+
+/**
+ * Any number of audio tracks mixed into one track that runs on the wall clock (insertable streams).
+ * @implements {AudioSourceLike}
+ */
+export class AudioRelay {
+  #platform;
+  /** @type {any} MediaStreamTrackGenerator */
+  #generator;
+  /** @type {WritableStreamDefaultWriter<AudioData>} */
+  #writer;
+  #timeline;
+  /** @type {Map<string, RelayInput>} */
+  #inputs = new Map();
+  /** @type {ReturnType<typeof setInterval>} */
+  #ticker;
+  #closed = false;
+  /** @type {Promise<void>} writes happen one at a time, in order */
+  #writing = Promise.resolve();
+  /** how long samples are held back before they are written (µs); 0 once draining */
+  #latency = AUDIO_LATENCY_US;
+  /** @type {(() => void) | null} told after each write while draining */
+  #drained = null;
+
+  /** @param {Pick<import('./platform.js').Platform, 'playDetached'>} platform plays remote inputs out */
+  constructor(platform) {
+    const g = /** @type {any} */ (globalThis);
+    this.#platform = platform;
+    this.#generator = new g.MediaStreamTrackGenerator({ kind: 'audio' });
+    this.#writer = this.#generator.writable.getWriter();
+    this.#timeline = new AudioTimeline(AUDIO_RATE, nowUs());
+    this.#ticker = setInterval(() => this.#flush(), AUDIO_TICK_MS);
+  }
+
+  /** @returns {MediaStreamTrack} */
+  get track() {
+    return this.#generator;
+  }
+
+  /** @returns {string[]} */
+  get keys() {
+    return [...this.#inputs.keys()];
+  }
+
+  /**
+   * Connect `track` under `key` (replacing that key's previous track), or disconnect the key.
+   * @param {string} key
+   * @param {MediaStreamTrack | null} track
+   * @param {{remote?: boolean}} [options] `remote`: a WebRTC track (played out so Chromium delivers it)
+   */
+  set(key, track, { remote = false } = {}) {
+    const current = this.#inputs.get(key);
+    if (current?.track === track && track?.readyState === 'live') return;
+    if (current) {
+      this.#inputs.delete(key);
+      current.reader.cancel().catch(() => {});
+      current.release();
+    }
+    if (!track || track.readyState !== 'live' || this.#closed) return;
+    const g = /** @type {any} */ (globalThis);
+    /** @type {ReadableStreamDefaultReader<AudioData>} */
+    const reader = new g.MediaStreamTrackProcessor({ track, maxBufferSize: AUDIO_QUEUE }).readable.getReader();
+    const release = remote ? this.#platform.playDetached(new MediaStream([track])) : () => {};
+    const input = { track, reader, release };
+    this.#inputs.set(key, input);
+    void this.#pump(key, input);
+  }
+
+  /**
+   * Before the recorder stops: write without holding back, and resolve once the samples up to a
+   * little past now are written (a MediaRecorder drops what is still on its way when it stops).
+   * @returns {Promise<void>}
+   */
+  drain() {
+    this.#latency = 0;
+    const until = nowUs() + AUDIO_DRAIN_US;
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, AUDIO_DRAIN_TIMEOUT_MS);
+      const check = () => {
+        if (this.#timeline.position >= until || this.#closed) done();
+      };
+      function done() {
+        clearTimeout(timer);
+        resolve(undefined);
+      }
+      this.#drained = () => check();
+      this.#flush();
+    }).then(() => {
+      this.#drained = null;
+      return this.#writing;
+    });
+  }
+
+  close() {
+    if (this.#closed) return;
+    for (const key of this.keys) this.set(key, null);
+    this.#closed = true;
+    clearInterval(this.#ticker);
+    this.#writing = this.#writing.then(() => this.#writer.close()).catch(() => {});
+    this.#generator.stop();
+  }
+
+  /**
+   * @param {string} key
+   * @param {RelayInput} input
+   */
+  async #pump(key, input) {
+    /** @type {number | null} how far this input's timestamps are from ours (another clock), µs */
+    let shift = null;
+    try {
+      for (;;) {
+        const { value: data, done } = await input.reader.read();
+        if (done) break;
+        if (this.#inputs.get(key) !== input || this.#closed) {
+          data.close();
+          break;
+        }
+        // A clock far from ours (not Chromium's): the first chunk's arrival anchors it.
+        shift ??= Math.abs(data.timestamp - nowUs()) > 2_000_000 ? nowUs() - data.timestamp : 0;
+        const channels = [];
+        for (let c = 0; c < data.numberOfChannels; c++) {
+          const plane = new Float32Array(data.numberOfFrames);
+          data.copyTo(plane, { planeIndex: c, format: 'f32-planar' });
+          channels.push(plane);
+        }
+        this.#timeline.place(key, data.timestamp + shift, downmix(channels), data.sampleRate);
+        data.close();
+        this.#flush();
+      }
+    } catch (err) {
+      if (!this.#closed) console.debug('netcall: audio relay input ended', err);
+    } finally {
+      if (this.#inputs.get(key) === input || !this.#inputs.has(key)) this.#timeline.forget(key);
+    }
+  }
+
+  /**
+   * Write what the timeline holds up to AUDIO_LATENCY_US ago (silence where no input had any), in
+   * AudioData of AUDIO_CHUNK samples each: Chromium restarts its encoder (and drops what it buffered)
+   * whenever the chunk size changes.
+   */
+  #flush() {
+    if (this.#closed) return;
+    let timestamp = this.#timeline.position;
+    const samples = this.#timeline.take(nowUs() - this.#latency, AUDIO_CHUNK);
+    for (let at = 0; at < samples.length; at += AUDIO_CHUNK) {
+      const data = new AudioData({
+        format: 'f32-planar',
+        sampleRate: AUDIO_RATE,
+        numberOfFrames: AUDIO_CHUNK,
+        numberOfChannels: 1,
+        timestamp: Math.round(timestamp),
+        data: samples.subarray(at, at + AUDIO_CHUNK),
+      });
+      timestamp += (AUDIO_CHUNK * 1e6) / AUDIO_RATE;
+      this.#writing = this.#writing
+        .then(() => (this.#closed ? data.close() : this.#writer.write(data)))
+        .catch(() => {
+          try {
+            data.close();
+          } catch {
+            // already closed by the writer
+          }
+        });
+    }
+    this.#drained?.();
+  }
+}
+
+/**
+ * The audio source this browser records best: the wall-clock relay where insertable streams carry
+ * audio (Chromium), else the WebAudio mix on `context()`.
+ * @param {() => Promise<AudioContext>} context the shared running AudioContext (only for the fallback)
+ * @param {Pick<import('./platform.js').Platform, 'playDetached'>} platform
+ * @returns {Promise<AudioSourceLike>}
+ */
+export async function createAudioSource(context, platform) {
+  return canRelayAudioFrames() ? new AudioRelay(platform) : new AudioMix(await context(), platform);
 }
 
 /**
@@ -173,6 +405,8 @@ export class VideoRelay {
           break;
         }
         this.#size = { width: frame.displayWidth, height: frame.displayHeight };
+        // Chromium's MediaRecorder times a generator's frames by when they are written, whatever
+        // their timestamps say (measured), so each is written as soon as it is read.
         const timestamp = this.#nextTimestamp();
         const retimed = new VideoFrame(frame, { timestamp });
         frame.close();

@@ -14,7 +14,7 @@ import { NetcallEvent } from './events.js';
 import { canRecord, describeMimeType, pickFormat, recordFormats } from './formats.js';
 import { JournalWriter, containerFixer, journalTargets, recoverJournals } from './journal.js';
 import { ConsentBook } from './consent.js';
-import { AudioMix, createVideoRelay } from './record-sources.js';
+import { createAudioSource, createVideoRelay } from './record-sources.js';
 import { folderRecordPath, recordFileName } from './save-path.js';
 import { TeeSink, openSink } from './sinks.js';
 
@@ -228,7 +228,7 @@ class Recording {
   mediaRecorder = null;
   /** @type {Sink | null} */
   sink = null;
-  /** @type {AudioMix | null} */
+  /** @type {import('./record-sources.js').AudioSourceLike | null} */
   mix = null;
   /** @type {import('./record-sources.js').VideoRelayLike | null} */
   video = null;
@@ -590,8 +590,7 @@ export class Recorder {
    * @param {RecordOptions} options
    */
   async #startMedia(recording, options) {
-    const audio = await this.#audioContext();
-    recording.mix = new AudioMix(audio, this.#platform);
+    recording.mix = await createAudioSource(() => this.#audioContext(), this.#platform);
     /** @type {MediaStreamTrack[]} */
     const tracks = [];
     if (recording.kind === 'mp4') {
@@ -975,6 +974,8 @@ export class Recorder {
     const sink = /** @type {Sink} */ (recording.sink);
     try {
       if (mediaRecorder.state !== 'inactive') {
+        // The audio source holds back its last moments (late inputs still fit): hand them in first.
+        await recording.mix?.drain();
         const stopped = new Promise((resolve) => mediaRecorder.addEventListener('stop', resolve, { once: true }));
         mediaRecorder.stop();
         await withTimeout(

@@ -1,6 +1,6 @@
 """A sync source for the server recorder's tests: aiortc tracks that flash white and beep (1 kHz) at the
 same instant every `PERIOD` seconds, timed from one shared start, and the analysis that finds the flashes
-and beeps in recorded files. (The browser's sync source, for client recordings, is tests/support/sync.py.)"""
+and beeps in recorded files. (The browser's sync source, for client recordings, is recording/testing/timecode.py.)"""
 
 from __future__ import annotations
 

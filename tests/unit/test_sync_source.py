@@ -1,0 +1,28 @@
+"""The sync source's measurement (recording/testing/timecode.py) on files with a known skew and lost audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recording.testing import timecode as sync
+
+SECONDS = 9
+
+
+@pytest.mark.parametrize(("delay", "dropped"), [(0.12, 0.0), (-0.06, 0.4), (0.03, 1.9)])
+def test_offsets_of_a_known_file(tmp_path: Path, delay: float, dropped: float) -> None:
+    """An audio delay shows as a constant offset; audio lost in the middle moves every later beep earlier by
+    as much, even by nearly a whole period (each beep is told apart by the tone after it)."""
+    path = sync.write_sync_file(tmp_path / "sync.webm", seconds=SECONDS, audio_delay=delay, drop_audio=dropped)
+    track = sync.measure_sync(path)
+    expected = [(delay - (dropped if t > SECONDS / 2 else 0.0)) * 1000 for t in track.beep_times]
+    assert len(track.offsets_ms) >= 3, track
+    assert all(abs(got - want) <= 5 for got, want in zip(track.offsets_ms, expected, strict=True)), (
+        track.offsets_ms,
+        expected,
+    )
+    assert track.coded_frames == track.frames == SECONDS * sync.FPS
+    # Lost time shows in the audio's length too (the source is a second longer; the file is cut at SECONDS).
+    assert abs(track.audio_seconds - min(SECONDS, SECONDS + 1 + min(delay, 0) - dropped)) <= 0.1, track
