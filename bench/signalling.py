@@ -6,7 +6,7 @@
    (bench/relay_server.py), and against a raw `websockets` echo server (one hop each way: the floor).
 2. Idle cost of 10,000 joined members (rooms of 10, a ping every 10 s each, as the SDK does): server CPU
    seconds per minute, resident memory and its growth per member; baseline: a bare ASGI WebSocket app under
-   Daphne holding the same connections with the same pings.
+   uvicorn, set up as netcall's server is (bench/bare_asgi.py), holding the same connections with the same pings.
 
 Run: `.venv/bin/python -m bench.signalling [--quick] [--database-url postgres://...] [--scale-out] [--idle N ...]`;
 `--scale-out` serves from two processes on PostgreSQL + Redis. Prints a Markdown table.
@@ -243,8 +243,12 @@ async def bare_relay() -> AsyncIterator[int]:
 
 
 SERVER_ENV = {
+    # As deployed: the test harness runs its servers with DEBUG=1, which wraps every cursor to log queries
+    "DEBUG": "0",
     "NETCALL_ROOM_CAPACITY": "64",
     "NETCALL_LOG_LEVEL": "WARNING",
+    # uvicorn logs every connection at "info"; the bare ASGI baseline runs at "warning" too
+    "NETCALL_SERVER_LOG_LEVEL": "warning",
     # A and B send a frame per round trip, ~400/s: above the default limit of 200/s per connection
     "NETCALL_MAX_MESSAGES_PER_SECOND": "5000",
     "NETCALL_SIGNAL_BYTES_PER_SECOND": "0",
@@ -255,7 +259,7 @@ SERVER_ENV = {
 
 @contextmanager
 def netcall_servers(tmp: Path, *, scale_out: bool, database_url: str | None) -> Iterator[list[DaphneServer]]:
-    """One Daphne on a fresh SQLite file (or `database_url`), or two on PostgreSQL + Redis."""
+    """One server (uvicorn, as `make run`) on a fresh SQLite file (or `database_url`), or two on PostgreSQL + Redis."""
     servers: list[DaphneServer] = []
 
     def stop_all() -> None:
@@ -311,7 +315,7 @@ async def main(
             ours_idle = await hold_idle(
                 urls, count, netcall=True, seconds=idle_seconds, pids=[s.process.pid for s in servers]
             )
-            bare = start_daphne_bare(Path(tmp) / f"bare{count}")
+            bare = start_bare_asgi(Path(tmp) / f"bare{count}")
             try:
                 bare_idle = await hold_idle(
                     [f"ws://127.0.0.1:{bare[1]}/"], count, netcall=False, seconds=idle_seconds, pids=[bare[0].pid]
@@ -338,11 +342,11 @@ async def main(
     print("\n".join(rows))
 
 
-def start_daphne_bare(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_bare_asgi(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.bare_asgi:application"],
+        [sys.executable, "-m", "bench.bare_asgi", str(port)],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -365,10 +369,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--scale-out",
         action="store_true",
-        help="two Daphne processes on PostgreSQL + Redis (127.0.0.1:5432 and :6379): members alternate between them",
+        help="two server processes on PostgreSQL + Redis (127.0.0.1:5432 and :6379): members alternate between them",
     )
     parser.add_argument("--idle", type=int, nargs="*", help="idle member counts (default 10000; --quick: 200)")
     parser.add_argument("--no-round-trips", action="store_true", help="measure only the idle cost")
+    parser.add_argument("--no-idle", action="store_true", help="measure only the round trips")
     args = parser.parse_args()
-    counts = args.idle if args.idle else ([200] if args.quick else [10_000])
+    counts = [] if args.no_idle else args.idle if args.idle else ([200] if args.quick else [10_000])
     asyncio.run(main(args.quick, args.database_url, args.scale_out, counts, round_trips=not args.no_round_trips))
