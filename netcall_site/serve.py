@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 import uvicorn
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
-def uvicorn_options() -> dict[str, object]:
+def uvicorn_options() -> dict[str, Any]:
     """How uvicorn is set up for netcall (also used by bench/bare_asgi.py, so that its baseline is fair)."""
     return {
         "http": "httptools",
