@@ -1,8 +1,15 @@
-"""Baseline for the idle-cost benchmark: the barest ASGI WebSocket app (accept, echo), served by Daphne."""
+"""Baseline for the idle-cost benchmark: the barest ASGI WebSocket app (accept, echo), served by uvicorn set up
+exactly as netcall's server is (`netcall_site.serve.uvicorn_options`), so the two differ only in the
+application. Run: `python -m bench.bare_asgi PORT`."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+import uvicorn
+
+from netcall_site.serve import uvicorn_options
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -19,3 +26,7 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": "websocket.send", "text": event.get("text")})
         else:
             return
+
+
+if __name__ == "__main__":
+    uvicorn.run(application, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", **uvicorn_options())  # type: ignore[arg-type]

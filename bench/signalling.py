@@ -3,10 +3,11 @@
 1. Round trip of a relayed message (A -> server -> B -> server -> A, `signal` frames) in a room of 5 and of 50
    members while a third member broadcasts media changes to the whole room at 20 Hz (fan-out load);
    baselines: the same client and load against a bare `websockets` relay doing the same two hops
-   (bench/relay_server.py), and against a raw `websockets` echo server (one hop each way: the floor).
+   (bench/relay_server.py), taking turns with netcall in blocks of 50 round trips (so that the load of a
+   shared machine falls on both alike), and a raw `websockets` echo server (one hop each way: the floor).
 2. Idle cost of 10,000 joined members (rooms of 10, a ping every 10 s each, as the SDK does): server CPU
    seconds per minute, resident memory and its growth per member; baseline: a bare ASGI WebSocket app under
-   Daphne holding the same connections with the same pings.
+   uvicorn, set up as netcall's server is (bench/bare_asgi.py), holding the same connections with the same pings.
 
 Run: `.venv/bin/python -m bench.signalling [--quick] [--database-url postgres://...] [--scale-out] [--idle N ...]`;
 `--scale-out` serves from two processes on PostgreSQL + Redis. Prints a Markdown table.
@@ -91,54 +92,90 @@ async def drain(member: Member) -> None:
         pass
 
 
-async def relayed_round_trips(urls: list[str], room_size: int, samples: int) -> list[float]:
-    """Members joined round-robin over `urls` (with two processes, A on the first and B on the second: every
-    round trip crosses between processes twice)."""
-    channel = f"bench-{room_size}-{time.time_ns()}"
-    members = [await join(urls[i % len(urls)], f"m{i}", channel) for i in range(room_size)]
-    a, b, loud = members[0], members[1], members[2]
-    # Everyone but A and B just drains what the room sends (fan-out receivers).
-    drains = [asyncio.create_task(drain(m)) for m in members[3:]]
+class Room:
+    """A room of `size` members on `urls` (round-robin: with two processes A is on the first and B on the
+    second, so every round trip crosses between processes twice). Everyone but A, B and the loud member
+    drains what the room sends; B echoes A's signals back; the loud member broadcasts a media change at 20 Hz
+    while `measure` runs."""
 
-    async def echo_back() -> None:
-        async for raw in b.ws:
+    def __init__(self, members: list[Member]) -> None:
+        self.members = members
+        self.a, self.b, self.loud = members[0], members[1], members[2]
+        self.seq = 0
+        self.lost = 0
+        self.tasks = [asyncio.create_task(drain(m)) for m in members[3:]]
+        self.tasks += [asyncio.create_task(self._echo_back()), asyncio.create_task(drain(self.loud))]
+
+    @classmethod
+    async def open(cls, urls: list[str], size: int) -> Room:
+        channel = f"bench-{size}-{time.time_ns()}"
+        return cls([await join(urls[i % len(urls)], f"m{i}", channel) for i in range(size)])
+
+    async def _echo_back(self) -> None:
+        async for raw in self.b.ws:
             frame = json.loads(raw)
             if frame.get("type") == "signal":
-                await b.ws.send(json.dumps({"type": "signal", "to": "m0", "data": frame["data"]}))
+                await self.b.ws.send(json.dumps({"type": "signal", "to": "m0", "data": frame["data"]}))
 
-    async def broadcast() -> None:
+    async def _broadcast(self) -> None:
         audio = True
         while True:
             audio = not audio
-            await loud.ws.send(json.dumps({"type": "media", "audio": audio, "video": True}))
+            await self.loud.ws.send(json.dumps({"type": "media", "audio": audio, "video": True}))
             await asyncio.sleep(0.05)
 
-    tasks = [asyncio.create_task(echo_back()), asyncio.create_task(broadcast()), asyncio.create_task(drain(loud))]
-    times: list[float] = []
-    lost = 0
-    for seq in range(samples):
-        started = time.perf_counter()
-        await a.ws.send(json.dumps({"type": "signal", "to": "m1", "data": {"seq": seq}}))
-        try:
-            async with asyncio.timeout(LOST_AFTER):
-                while True:
-                    frame = json.loads(await a.ws.recv())
-                    if frame.get("type") == "signal" and frame["data"].get("seq") == seq:
-                        break
-        except TimeoutError:
-            lost += 1  # never came back: counted, not waited for forever
-            continue
-        times.append((time.perf_counter() - started) * 1000)
-    if lost:
-        print(
-            f"room of {room_size}: {lost} of {samples} round trips lost (no echo within {LOST_AFTER} s)",
-            file=sys.stderr,
-        )
-    for task in [*tasks, *drains]:
-        task.cancel()
-    for member in members:
-        await member.ws.close()
-    return times
+    async def measure(self, samples: int) -> list[float]:
+        """`samples` round trips (ms) under the fan-out load, which runs only meanwhile."""
+        loud = asyncio.create_task(self._broadcast())
+        await asyncio.sleep(0.25)  # the load in full swing before the first sample
+        times: list[float] = []
+        for _ in range(samples):
+            self.seq += 1
+            seq = self.seq
+            started = time.perf_counter()
+            await self.a.ws.send(json.dumps({"type": "signal", "to": "m1", "data": {"seq": seq}}))
+            try:
+                async with asyncio.timeout(LOST_AFTER):
+                    while True:
+                        frame = json.loads(await self.a.ws.recv())
+                        if frame.get("type") == "signal" and frame["data"].get("seq") == seq:
+                            break
+            except TimeoutError:
+                self.lost += 1  # never came back: counted, not waited for forever
+                continue
+            times.append((time.perf_counter() - started) * 1000)
+        loud.cancel()
+        await asyncio.sleep(0.1)  # the last broadcasts drain before the other room's turn
+        return times
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for member in self.members:
+            await member.ws.close()
+
+
+BLOCK = 50  # round trips per turn: netcall and the bare relay take turns, so load swings hit both alike
+
+
+async def relayed_round_trips_side_by_side(
+    urls: list[str], relay_url: str, size: int, samples: int
+) -> tuple[list[float], list[float]]:
+    """Round trips in a room of `size` on netcall and on the bare relay, in alternating blocks of BLOCK."""
+    ours_room, relay_room = await Room.open(urls, size), await Room.open([relay_url], size)
+    ours: list[float] = []
+    relayed: list[float] = []
+    for _ in range(0, samples, BLOCK):
+        ours += await ours_room.measure(BLOCK)
+        relayed += await relay_room.measure(BLOCK)
+    for room, name in ((ours_room, "netcall"), (relay_room, "bare relay")):
+        if room.lost:
+            print(
+                f"room of {size}, {name}: {room.lost} of {samples} round trips lost (no echo within {LOST_AFTER} s)",
+                file=sys.stderr,
+            )
+        await room.close()
+    return ours, relayed
 
 
 async def echo_round_trips(port: int, samples: int) -> list[float]:
@@ -243,11 +280,17 @@ async def bare_relay() -> AsyncIterator[int]:
 
 
 SERVER_ENV = {
+    # As deployed: the test harness runs its servers with DEBUG=1, which wraps every cursor to log queries
+    "DEBUG": "0",
     "NETCALL_ROOM_CAPACITY": "64",
     "NETCALL_LOG_LEVEL": "WARNING",
+    # uvicorn logs every connection at "info"; the bare ASGI baseline runs at "warning" too
+    "NETCALL_SERVER_LOG_LEVEL": "warning",
     # A and B send a frame per round trip, ~400/s: above the default limit of 200/s per connection
     "NETCALL_MAX_MESSAGES_PER_SECOND": "5000",
     "NETCALL_SIGNAL_BYTES_PER_SECOND": "0",
+    # Joining thousands of members queues join frames for longer than the 10 s deadline on a loaded machine
+    "NETCALL_JOIN_DEADLINE_SECONDS": "300",
     # Every benchmark client connects from 127.0.0.1
     "NETCALL_MAX_CONNECTIONS_PER_ADDRESS": "0",
 }
@@ -255,7 +298,7 @@ SERVER_ENV = {
 
 @contextmanager
 def netcall_servers(tmp: Path, *, scale_out: bool, database_url: str | None) -> Iterator[list[DaphneServer]]:
-    """One Daphne on a fresh SQLite file (or `database_url`), or two on PostgreSQL + Redis."""
+    """One server (uvicorn, as `make run`) on a fresh SQLite file (or `database_url`), or two on PostgreSQL + Redis."""
     servers: list[DaphneServer] = []
 
     def stop_all() -> None:
@@ -295,8 +338,9 @@ async def main(
         async with echo_server() as echo_port, bare_relay() as relay_port:
             for size in (5, 50) if round_trips else ():
                 print(f"round trips, room of {size} ...", file=sys.stderr, flush=True)
-                ours = await relayed_round_trips(urls, size, samples)
-                relayed = await relayed_round_trips([f"ws://127.0.0.1:{relay_port}/"], size, samples)
+                ours, relayed = await relayed_round_trips_side_by_side(
+                    urls, f"ws://127.0.0.1:{relay_port}/", size, samples
+                )
                 echoed = await echo_round_trips(echo_port, samples)
                 for q, name in ((0.5, "p50"), (0.99, "p99")):
                     mine = percentile(ours, q)
@@ -311,7 +355,7 @@ async def main(
             ours_idle = await hold_idle(
                 urls, count, netcall=True, seconds=idle_seconds, pids=[s.process.pid for s in servers]
             )
-            bare = start_daphne_bare(Path(tmp) / f"bare{count}")
+            bare = start_bare_asgi(Path(tmp) / f"bare{count}")
             try:
                 bare_idle = await hold_idle(
                     [f"ws://127.0.0.1:{bare[1]}/"], count, netcall=False, seconds=idle_seconds, pids=[bare[0].pid]
@@ -338,11 +382,11 @@ async def main(
     print("\n".join(rows))
 
 
-def start_daphne_bare(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_bare_asgi(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.bare_asgi:application"],
+        [sys.executable, "-m", "bench.bare_asgi", str(port)],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -365,10 +409,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--scale-out",
         action="store_true",
-        help="two Daphne processes on PostgreSQL + Redis (127.0.0.1:5432 and :6379): members alternate between them",
+        help="two server processes on PostgreSQL + Redis (127.0.0.1:5432 and :6379): members alternate between them",
     )
     parser.add_argument("--idle", type=int, nargs="*", help="idle member counts (default 10000; --quick: 200)")
     parser.add_argument("--no-round-trips", action="store_true", help="measure only the idle cost")
+    parser.add_argument("--no-idle", action="store_true", help="measure only the round trips")
     args = parser.parse_args()
-    counts = args.idle if args.idle else ([200] if args.quick else [10_000])
+    counts = [] if args.no_idle else args.idle if args.idle else ([200] if args.quick else [10_000])
     asyncio.run(main(args.quick, args.database_url, args.scale_out, counts, round_trips=not args.no_round_trips))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 import uvicorn
 
@@ -38,17 +39,24 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     uvicorn.run(
         "netcall_site.asgi:application",
+        **uvicorn_options(),
         host=args.host,
         port=args.port,
-        http="httptools",
-        ws="websockets-sansio",
-        ws_max_size=WS_MAX_FRAME_BYTES,
-        lifespan="off",  # Channels' router speaks no lifespan protocol; start-up runs at import
         proxy_headers=args.proxy_headers,
         forwarded_allow_ips=args.forwarded_allow_ips,
-        server_header=False,
         log_level=args.log_level,
     )
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """How uvicorn is set up for netcall (also used by bench/bare_asgi.py, so that its baseline is fair)."""
+    return {
+        "http": "httptools",
+        "ws": "websockets-sansio",
+        "ws_max_size": WS_MAX_FRAME_BYTES,
+        "lifespan": "off",  # Channels' router speaks no lifespan protocol; start-up runs at import
+        "server_header": False,
+    }
 
 
 if __name__ == "__main__":

@@ -101,7 +101,8 @@ if _redis_url:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Channels' in-memory layer without its walk over every channel per message (recording/signalling/layer.py)
+    CHANNEL_LAYERS = {"default": {"BACKEND": "recording.signalling.layer.LocalChannelLayer"}}
 
 AUTH_PASSWORD_VALIDATORS: list[dict[str, str]] = []
 LANGUAGE_CODE = "en-us"

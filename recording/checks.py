@@ -50,11 +50,14 @@ def netcall_embed_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     ]
 
 
+IN_PROCESS_LAYERS = ("channels.layers.InMemoryChannelLayer", "recording.signalling.layer.LocalChannelLayer")
+
+
 @register()
 def netcall_scale_check(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     """Settings of a deployment of several processes (docs: README, "Deployment past one machine")."""
     problems: list[Error | Warning] = []
-    in_memory_layer = settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+    in_memory_layer = settings.CHANNEL_LAYERS["default"]["BACKEND"] in IN_PROCESS_LAYERS
     if in_memory_layer and not settings.NETCALL_RECORDER_IN_PROCESS:
         problems.append(
             Error(

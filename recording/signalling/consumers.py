@@ -8,12 +8,12 @@ Joins, leaves, media changes and recording notices go to the database, the durab
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -67,6 +67,17 @@ class NetcallConsumer(AsyncWebsocketConsumer):
     @property
     def session(self) -> str | None:
         return self.member.session if self.member is not None else None
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' `AsyncConsumer.dispatch` without its `aclose_old_connections()`: that sends every message
+        (each frame from the client, each room event to each member) through the single database thread to
+        close stale connections, a thread round trip per message even when the handler touches no database.
+        Every database call of this consumer runs in `database_sync_to_async`, which closes stale
+        connections itself before and after."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         self.presence: Presence = presence_here()
@@ -351,7 +362,7 @@ class NetcallConsumer(AsyncWebsocketConsumer):
                 await self._lose("expired")
                 return
         if event.get("exclude") != member.session:
-            await self._send(frame)
+            await self.send(text_data=event.get("text") or protocol.frame_text(frame))
 
     async def member_signal(self, event: dict[str, Any]) -> None:
         if self.member is not None:
@@ -426,7 +437,7 @@ class NetcallConsumer(AsyncWebsocketConsumer):
         )
 
     async def _send(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+        await self.send(text_data=protocol.frame_text(frame))
 
     async def _close(self, code: int) -> None:
         self.closing = True

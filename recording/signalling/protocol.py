@@ -160,13 +160,19 @@ def live_state(*, session: str, state: str, recording: bool, **details: Any) -> 
 
 
 def room_event(frame: dict[str, Any], *, exclude: str | None = None, channel_name: str | None = None) -> dict[str, Any]:
-    """A frame for every member of a room's group but the session `exclude`. A `member.joined` carries the
+    """A frame for every member of a room's group but the session `exclude`, with its JSON text encoded once
+    here for all of them (`text`; `frame` is for receivers that read it). A `member.joined` carries the
     member's `channel_name` too, for the member directories of the processes serving the room (never sent
     to a client)."""
-    event = {"type": "room.event", "frame": frame, "exclude": exclude}
+    event = {"type": "room.event", "frame": frame, "text": frame_text(frame), "exclude": exclude}
     if channel_name is not None:
         event["channel_name"] = channel_name
     return event
+
+
+def frame_text(frame: dict[str, Any]) -> str:
+    """A server frame as the text of a WebSocket message."""
+    return json.dumps(frame, ensure_ascii=False)
 
 
 def member_signal(frame: dict[str, Any]) -> dict[str, Any]:

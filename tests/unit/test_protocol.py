@@ -215,7 +215,9 @@ def test_live_state() -> None:
 
 def test_channel_layer_messages() -> None:
     frame = protocol.member_left(account="a", session="s", reason="gone")
-    assert protocol.room_event(frame) == {"type": "room.event", "frame": frame, "exclude": None}
-    assert protocol.room_event(frame, exclude="s") == {"type": "room.event", "frame": frame, "exclude": "s"}
+    text = '{"type": "member.left", "account": "a", "session": "s", "reason": "gone"}'
+    assert json.loads(text) == frame
+    assert protocol.room_event(frame) == {"type": "room.event", "frame": frame, "text": text, "exclude": None}
+    assert protocol.room_event(frame, exclude="s") == {**protocol.room_event(frame), "exclude": "s"}
     assert protocol.member_signal(frame) == {"type": "member.signal", "frame": frame}
     assert protocol.member_replaced("s") == {"type": "member.replaced", "session": "s"}
