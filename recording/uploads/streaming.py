@@ -145,6 +145,8 @@ class ReceiveStream:
         try:
             while True:
                 with self._cond:
+                    if self._closed:
+                        break  # the request was answered: what the client still sends is not ours to keep
                     full = self._held >= READ_AHEAD_BYTES
                     if full:
                         room.clear()
