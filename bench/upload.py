@@ -2,7 +2,7 @@
 same file to the same disk, in the same run.
 
     .venv/bin/python -m bench.upload [--mib 1024] [--chunk-mib 8] [--rounds 3] [--server netcall|daphne]
-                                     [--no-ceiling]
+                                     [--no-ceiling] [--one-patch-only]
 
 The server is started as `make run` starts it (`python -m netcall_site.serve`: uvicorn; `--server daphne`
 starts stock Daphne on the same application, for comparison), the embedded default (SQLite, in-memory
@@ -179,9 +179,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="uploads of each kind (medians reported)")
     parser.add_argument("--server", choices=("netcall", "daphne"), default="netcall")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the bare app under the same server")
+    parser.add_argument("--one-patch-only", action="store_true", help="only the upload in one PATCH (memory)")
     args = parser.parse_args()
     size = args.mib * MIB
     kinds = {"one PATCH": size, f"{args.chunk_mib} MiB PATCHes": args.chunk_mib * MIB}
+    if args.one_patch_only:
+        del kinds[f"{args.chunk_mib} MiB PATCHes"]
     with tempfile.TemporaryDirectory(prefix="netcall-bench-upload-", dir=REPO / "var") as tmp:
         root = Path(tmp)
         source = root / "source.bin"
