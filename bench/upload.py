@@ -1,7 +1,8 @@
 """Upload throughput: a 1 GiB tus upload in one PATCH and in 8 MiB PATCHes, each beside `cp` + `fsync` of the
 same file to the same disk, in the same run.
 
-    .venv/bin/python -m bench.upload [--mib 1024] [--chunk-mib 8] [--rounds 2] [--server netcall|daphne]
+    .venv/bin/python -m bench.upload [--mib 1024] [--chunk-mib 8] [--rounds 3] [--server netcall|daphne]
+                                     [--no-ceiling] [--one-patch-only]
 
 The server is started as `make run` starts it (`python -m netcall_site.serve`: uvicorn; `--server daphne`
 starts stock Daphne on the same application, for comparison), the embedded default (SQLite, in-memory
@@ -16,7 +17,9 @@ nearly all the CPU measured is the server's. Measured per upload:
 - the server process's CPU seconds (every thread) and its peak RSS above idle (sampled every 20 ms);
 
 and beside each upload, `cp SOURCE TARGET` followed by `fsync(TARGET)` of the same file in the same
-directory (the server fsyncs each PATCH before it answers). Everything is removed at the end.
+directory (the server fsyncs each PATCH before it answers), and (unless `--no-ceiling`) the same upload to
+the same uvicorn serving bench/bare_upload.py, an app that only writes each ASGI message and fsyncs: what
+this server and Python cost before netcall does anything. Everything is removed at the end.
 """
 
 from __future__ import annotations
@@ -160,7 +163,8 @@ def upload_once(root: Path, source: Path, sha256: str, chunk: int, server_kind: 
             elapsed = time.perf_counter() - started
         client.close()
         cpu = sum(process.cpu_times()[:4]) - cpu_before
-        assert response.headers["Netcall-Recording-Sha256"] == sha256, "the server's sha256 differs"
+        if server_kind != "bare":
+            assert response.headers["Netcall-Recording-Sha256"] == sha256, "the server's sha256 differs"
         return Result(elapsed, cpu, rss.growth / MIB, patches)
     finally:
         server.stop()
@@ -172,36 +176,59 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mib", type=int, default=1024, help="size of the file, MiB")
     parser.add_argument("--chunk-mib", type=int, default=8, help="PATCH size of the chunked upload, MiB")
-    parser.add_argument("--rounds", type=int, default=2, help="uploads of each kind (medians reported)")
+    parser.add_argument("--rounds", type=int, default=3, help="uploads of each kind (medians reported)")
     parser.add_argument("--server", choices=("netcall", "daphne"), default="netcall")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip the bare app under the same server")
+    parser.add_argument("--one-patch-only", action="store_true", help="only the upload in one PATCH (memory)")
     args = parser.parse_args()
     size = args.mib * MIB
     kinds = {"one PATCH": size, f"{args.chunk_mib} MiB PATCHes": args.chunk_mib * MIB}
+    if args.one_patch_only:
+        del kinds[f"{args.chunk_mib} MiB PATCHes"]
     with tempfile.TemporaryDirectory(prefix="netcall-bench-upload-", dir=REPO / "var") as tmp:
         root = Path(tmp)
         source = root / "source.bin"
         sha256 = write_random(source, size)
         rows = []
         for name, chunk in kinds.items():
-            results, copies = [], []
+            results: list[Result] = []
+            bare: list[Result] = []
+            copies: list[float] = []
             for _ in range(args.rounds):
                 copies.append(cp_fsync(source, root / "copy.bin"))  # beside each upload, same disk
                 results.append(upload_once(root, source, sha256, chunk, args.server))
-                print(f"{name}: {results[-1]} / cp+fsync {copies[-1]:.2f} s", file=sys.stderr, flush=True)
-            seconds = statistics.median(r.seconds for r in results)
-            copy = statistics.median(copies)
-            cpu = statistics.median(r.server_cpu for r in results)
-            rss = max(r.rss_growth_mib for r in results)
-            gib = size / 1024**3
-            rows.append(
-                f"| {name} ({results[0].patches}) | {args.mib / seconds:.0f} MiB/s ({seconds:.2f} s) | "
-                f"{args.mib / copy:.0f} MiB/s ({copy:.2f} s) | {copy / seconds:.2f} | {cpu / gib:.2f} s | "
-                f"+{rss:.1f} MiB |"
-            )
+                line = f"{name}: {results[-1]} / cp+fsync {copies[-1]:.2f} s"
+                if not args.no_ceiling:
+                    bare.append(upload_once(root, source, sha256, chunk, "bare"))
+                    line += f" / bare app {bare[-1].seconds:.2f} s"
+                print(line, file=sys.stderr, flush=True)
+            rows.append(_row(f"{name} ({results[0].patches})", args.mib, results, bare, copies))
     print(f"{args.mib} MiB, server: {args.server}, medians of {args.rounds}\n")
-    print("| upload | netcall (tus) | `cp` + `fsync` | ratio | server CPU per GiB | server RSS peak |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| upload | netcall (tus) | bare app, same server | `cp` + `fsync` | ratio | bare app ratio "
+        "| server CPU per GiB (bare app) | server RSS peak |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
+
+
+def _row(name: str, mib: int, results: list[Result], bare: list[Result], copies: list[float]) -> str:
+    gib = mib / 1024
+    seconds = statistics.median(r.seconds for r in results)
+    copy = statistics.median(copies)
+    cpu = statistics.median(r.server_cpu for r in results)
+    rss = max(r.rss_growth_mib for r in results)
+    bare_seconds = statistics.median(r.seconds for r in bare) if bare else None
+    bare_cpu = statistics.median(r.server_cpu for r in bare) if bare else None
+    return (
+        f"| {name} | {mib / seconds:.0f} MiB/s ({seconds:.2f} s) | "
+        + (f"{mib / bare_seconds:.0f} MiB/s ({bare_seconds:.2f} s)" if bare_seconds else "-")
+        + f" | {mib / copy:.0f} MiB/s ({copy:.2f} s) | {copy / seconds:.2f} | "
+        + (f"{copy / bare_seconds:.2f}" if bare_seconds else "-")
+        + f" | {cpu / gib:.2f} s"
+        + (f" ({bare_cpu / gib:.2f} s)" if bare_cpu is not None else "")
+        + f" | +{rss:.1f} MiB |"
+    )
 
 
 if __name__ == "__main__":

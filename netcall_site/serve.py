@@ -36,9 +36,14 @@ def main(argv: list[str] | None = None) -> None:
         help="comma list of proxy addresses whose X-Forwarded-* headers are trusted",
     )
     parser.add_argument("--log-level", default=os.environ.get("NETCALL_SERVER_LOG_LEVEL", "info"))
+    parser.add_argument(
+        "--app",
+        default="netcall_site.asgi:application",
+        help="the ASGI application (benchmarks serve their baselines with the same server and options)",
+    )
     args = parser.parse_args(argv)
     uvicorn.run(
-        "netcall_site.asgi:application",
+        args.app,
         **uvicorn_options(),
         host=args.host,
         port=args.port,

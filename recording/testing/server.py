@@ -282,10 +282,12 @@ def _answers(url: str) -> bool:
 
 
 def server_command(port: int, server: str = "netcall") -> list[str]:
-    """The command line of the server: the one `make run` uses, or (for comparisons) stock Daphne."""
+    """The command line of the server: the one `make run` uses, or (for comparisons) stock Daphne, or the
+    same server on the bare upload app of bench/bare_upload.py (`server="bare"`, a benchmark's ceiling)."""
     if server == "daphne":
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "netcall_site.asgi:application"]
-    return [sys.executable, "-m", "netcall_site.serve", "--host", "127.0.0.1", "--port", str(port)]
+    serve = [sys.executable, "-m", "netcall_site.serve", "--host", "127.0.0.1", "--port", str(port)]
+    return [*serve, "--app", "bench.bare_upload:application"] if server == "bare" else serve
 
 
 def _launch(port: int, env: Mapping[str, str], log_path: Path, server: str = "netcall") -> subprocess.Popen[bytes]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
@@ -40,100 +42,140 @@ PATH_PREFIX = "/api/uploads/"
 MAX_CONCURRENT_REQUESTS = 64  # upload requests served at once; more wait (their bodies unread) for a thread
 SHORT_READ_SECONDS = 1.0  # a read returns what it has after this long, so a slow client's bytes are written
 READ_AHEAD_BYTES = 4 * 1024 * 1024  # received ahead of the writer, per request
+READ_MIN_BYTES = 1024 * 1024  # a read waits for this much (or the end) before it returns, so writes are large
+# What a cut connection may lose of the bytes that reached the server: the server's buffer not yet handed
+# over as a message (uvicorn's 64 KiB high-water mark plus one 256 KiB socket read), well under this.
+CUT_LOSS_BYTES = 1024 * 1024
 
 
 class ReceiveStream:
     """A request body read from the ASGI `receive` callable by a thread other than the event loop's.
 
     Nothing is received before the first `read()`: a request refused from its headers leaves its body
-    unread. From then on a task on the event loop keeps receiving ahead into a buffer of at most
-    `READ_AHEAD_BYTES` (plus one ASGI message), so the network and the disk work at the same time;
-    while the buffer is full it stops receiving and the server stops reading the socket (back-pressure).
-    `read(size)` blocks the calling thread until `size` bytes, the end of the body, or (with some bytes in
-    hand) `SHORT_READ_SECONDS` have passed. A client that goes away, or sends nothing for `idle_timeout`
-    seconds, ends the body: the bytes that came before count (tus keeps them), the rest never arrives."""
+    unread. From then on a task on the event loop (the pump) keeps receiving ahead into a buffer of at most
+    `READ_AHEAD_BYTES` (plus one ASGI message), so the network and the disk work at the same time; while
+    the buffer is full it stops receiving and the server stops reading the socket (back-pressure).
+
+    `read(size)` blocks the calling thread until `READ_MIN_BYTES` (or `size`, if smaller) have arrived, the
+    body ended, or (with some bytes in hand) `SHORT_READ_SECONDS` passed, and then returns all it holds up
+    to `size`: like a socket's, a read may return less than asked, and the reader gets large pieces
+    however small the server's messages are. The two threads meet at a lock and a condition (no task or
+    future per read); the pump wakes the reader only when a read waits. A client that goes away, or sends
+    nothing for `idle_timeout` seconds, ends the body: the bytes that came before count (tus keeps them),
+    the rest never arrives."""
 
     def __init__(self, receive: Receive, loop: asyncio.AbstractEventLoop, *, idle_timeout: float) -> None:
         self._receive = receive
         self._loop = loop
         self._idle_timeout = idle_timeout
+        self._cond = threading.Condition()
         self._parts: deque[bytes] = deque()
         self._held = 0
         self._ended = False
+        self._started = False  # the first read asked the loop to start the pump
+        self._closed = False
         self._pump: asyncio.Task[None] | None = None
-        self._arrived: asyncio.Event | None = None  # set when bytes come or the body ends
-        self._drained: asyncio.Event | None = None  # set when the reader took bytes
+        self._room: asyncio.Event | None = None  # set (by the reader) when the buffer has room again
+        self._pump_waits = False  # the pump waits for room
         self.disconnected = False
         self.stalled = False
 
     def read(self, size: int = -1, /) -> bytes:
-        if self._ended and not self._held:
-            return b""
-        return asyncio.run_coroutine_threadsafe(self._take(size), self._loop).result()
+        with self._cond:
+            if not self._started and not self._ended:
+                self._started = True
+                self._loop.call_soon_threadsafe(self._start_pump)
+            enough = READ_MIN_BYTES if size < 0 else min(size, READ_MIN_BYTES)
+            deadline: float | None = None
+            while not self._ended and self._held < enough:
+                if self._held:
+                    now = time.monotonic()
+                    deadline = deadline or now + SHORT_READ_SECONDS
+                    if now >= deadline:
+                        break  # hand over what came; a slow client's bytes are written as they trickle in
+                    self._cond.wait(deadline - now)
+                else:
+                    self._cond.wait()
+            wanted = self._held if size < 0 else min(size, self._held)
+            out: list[bytes] = []
+            taken = 0
+            while taken < wanted:
+                part = self._parts.popleft()
+                if taken + len(part) > wanted:
+                    keep = wanted - taken
+                    part, rest = part[:keep], part[keep:]
+                    self._parts.appendleft(rest)
+                out.append(part)
+                taken += len(part)
+            self._held -= taken
+            if self._pump_waits and self._held < READ_AHEAD_BYTES:
+                self._pump_waits = False
+                room = self._room
+                assert room is not None
+                self._loop.call_soon_threadsafe(room.set)
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def close(self) -> None:
-        self._parts.clear()
-        self._held = 0
+        """From the reader's thread, once the request is answered: what is unread is dropped, the pump stops."""
+        with self._cond:
+            self._closed = True
+            self._parts.clear()
+            self._held = 0
+        if self._started:
+            self._loop.call_soon_threadsafe(self._stop_pump)
+
+    def _start_pump(self) -> None:
+        if self._closed:
+            return
+        self._room = asyncio.Event()
+        self._pump = asyncio.create_task(self._run_pump())
+
+    def _stop_pump(self) -> None:
         if self._pump is not None:
-            self._loop.call_soon_threadsafe(self._pump.cancel)
+            self._pump.cancel()
+
+    def _end(self) -> None:
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
 
     async def _run_pump(self) -> None:
-        assert self._arrived is not None and self._drained is not None
+        room = self._room
+        assert room is not None
         try:
-            while not self._ended:
-                while self._held >= READ_AHEAD_BYTES:
-                    self._drained.clear()
-                    await self._drained.wait()
+            while True:
+                with self._cond:
+                    if self._closed:
+                        break  # the request was answered: what the client still sends is not ours to keep
+                    full = self._held >= READ_AHEAD_BYTES
+                    if full:
+                        room.clear()
+                        self._pump_waits = True
+                if full:
+                    await room.wait()
+                    continue
                 try:
                     async with asyncio.timeout(self._idle_timeout):
                         message = await self._receive()
                 except TimeoutError:
-                    self.stalled, self._ended = True, True
+                    self.stalled = True
                     logger.info("Upload request body stalled for %.0f s: ended there", self._idle_timeout)
                     break
                 if message["type"] == "http.disconnect":
-                    self.disconnected, self._ended = True, True
+                    self.disconnected = True
                     break
                 body = message.get("body", b"")
-                if body:
-                    self._parts.append(body)
-                    self._held += len(body)
-                self._ended = not message.get("more_body", False)
-                self._arrived.set()
+                more = message.get("more_body", False)
+                with self._cond:
+                    if body:
+                        self._parts.append(body)
+                        self._held += len(body)
+                    self._ended = not more
+                    self._cond.notify_all()
+                if not more:
+                    break
         finally:
-            self._ended = True
-            self._arrived.set()
-
-    async def _take(self, size: int) -> bytes:
-        if self._pump is None:
-            self._arrived, self._drained = asyncio.Event(), asyncio.Event()
-            self._pump = asyncio.create_task(self._run_pump())
-        assert self._arrived is not None and self._drained is not None
-        started = self._loop.time()
-        while not self._ended and (size < 0 or self._held < size):
-            waited = self._loop.time() - started
-            if self._held and waited >= SHORT_READ_SECONDS:
-                break  # hand over what came; a slow client's bytes are written as they trickle in
-            self._arrived.clear()
-            try:
-                async with asyncio.timeout(SHORT_READ_SECONDS - waited if self._held else None):
-                    await self._arrived.wait()
-            except TimeoutError:
-                break
-        wanted = self._held if size < 0 else min(size, self._held)
-        out: list[bytes] = []
-        taken = 0
-        while taken < wanted:
-            part = self._parts.popleft()
-            if taken + len(part) > wanted:
-                keep = wanted - taken
-                part, rest = part[:keep], part[keep:]
-                self._parts.appendleft(rest)
-            out.append(part)
-            taken += len(part)
-        self._held -= taken
-        self._drained.set()
-        return b"".join(out)
+            self._end()
 
 
 class UploadsApplication:
@@ -180,6 +222,7 @@ class UploadsApplication:
         except OSError:
             logger.info("Client went away before the answer to %s %s", scope.get("method"), scope.get("path"))
         finally:
+            body.close()
             response.close()
 
 

@@ -21,7 +21,7 @@ from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 
 from recording.testing.server import DaphneServer, start_daphne
-from recording.uploads.services import CHUNK_BYTES
+from recording.uploads.streaming import CUT_LOSS_BYTES
 from tests.support.bigfiles import MIB, RawRequest, RssPeak, file_sha256, write_sparse_marked
 from tests.support.cutproxy import CuttingProxy
 from tests.support.paths import REPO_ROOT
@@ -202,8 +202,8 @@ def test_cut_patch_keeps_what_arrived_and_the_client_completes_from_there(server
     # What reached the server: the forwarded bytes less the request's headers (under 2 KiB); what may be
     # lost with the connection: at most one write buffer of them.
     reached_at_least = proxy.cut_after - 2048
-    offset = wait_for_offset(url, token, reached_at_least - CHUNK_BYTES)
-    assert reached_at_least - CHUNK_BYTES <= offset <= proxy.cut_after, offset
+    offset = wait_for_offset(url, token, reached_at_least - CUT_LOSS_BYTES)
+    assert reached_at_least - CUT_LOSS_BYTES <= offset <= proxy.cut_after, offset
     resumed = tus_client.TusClient(server.url + "/api/uploads/", headers={"Authorization": f"Bearer {token}"})
     rest = resumed.uploader(file_path=str(source), url=url, chunk_size=size * 2)
     assert rest.offset == offset  # it starts where the server is, not at 0
