@@ -18,7 +18,7 @@ def test_the_agent_records_the_customer(netcall_server, participant):
         duration=recording.seconds,
         tones={660: True, 440: False},
         colour="green",
-        av_sync_ms=200,
+        av_sync_ms=600,
         av_reference=ref,
     )
     [upload] = netcall_server.wait_for_recordings("support-42")

@@ -215,7 +215,7 @@ def within(value: float, expected: float, fraction: float = 0.10) -> bool:
 
 DEFAULT_TONES = (440.0, 660.0, 880.0)
 COLOUR_TOLERANCE = 45.0  # per channel: VP8/VP9 and scaling move a solid colour by up to about ±20
-FLASH_MIN_CHANNEL = 180  # a frame whose darkest channel is this bright is a sync source's white flash
+FLASH_MIN_CHANNEL = 150  # a frame whose darkest channel is this bright is a sync source's white flash
 BEEP_WINDOW_SECONDS = 0.01
 
 

@@ -74,11 +74,14 @@ class NetcallAPI:
             raise ServerAPIError(f"{method} {path}: HTTP {exc.code}: {exc.read()[:2000]!r}") from exc
         return json.loads(raw) if raw else None
 
-    def token(self, account: str, channel: str, *, grants: Sequence[str] = DEFAULT_GRANTS, ttl: int = 3600) -> str:
+    def token(
+        self, account: str, channel: str, *, grants: Sequence[str] = DEFAULT_GRANTS, ttl: int | None = 3600
+    ) -> str:
         """A join token for `account` in `channel` (`POST /api/tokens`, as your backend mints them)."""
-        answer = self.api(
-            "POST", "/api/tokens", {"account": account, "channel": channel, "grants": list(grants), "ttl": ttl}
-        )
+        body: dict[str, Any] = {"account": account, "channel": channel, "grants": list(grants)}
+        if ttl is not None:
+            body["ttl"] = ttl
+        answer = self.api("POST", "/api/tokens", body)
         return str(answer["token"])
 
     def recordings(self, channel: str, **filters: str) -> list[dict[str, Any]]:
@@ -159,8 +162,10 @@ class NetcallServer(NetcallAPI):
         ttl: int | None = None,
         grants: Sequence[str] = ("publish",),
     ) -> str:
-        """A join token the server accepts (minted by the netcall_token command), granting `grants`:
+        """A join token the server accepts (over the HTTP API, or the netcall_token command), granting `grants`:
         ask for `record`, `upload` or `live` where the test needs them, as an application would."""
+        if self.api_key:  # over HTTP: a management command's start-up can outlast a socket's join deadline
+            return self.token(account, channel, grants=grants, ttl=ttl)
         args = ["netcall_token", "--account", account, "--channel", channel, "--grants", ",".join(grants)]
         if ttl is not None:
             args += ["--ttl", str(ttl)]

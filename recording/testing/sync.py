@@ -16,7 +16,7 @@ VIDEO_FPS = 15  # the capture rate the SDK asks for: Chromium's fake camera then
 # they never loop (Chromium's fake camera adds a frame at each loop: flashes would drift from the beeps).
 SYNC_PERIOD = 2.0
 SYNC_BEEP_SECONDS = 0.1
-SYNC_FLASH_FRAMES = 2
+SYNC_FLASH_FRAMES = 3  # 200 ms: a frame or two dropped by a starved encoder still leaves a flash
 SYNC_SECONDS = 40
 SYNC_WIDTH, SYNC_HEIGHT = 160, 120
 WHITE_YCBCR = (255, 128, 128)
