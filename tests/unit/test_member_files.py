@@ -18,11 +18,11 @@ def test_keyframes_and_picture_sizes_are_read_from_the_bitstream(codec: str, siz
     source = EncodedSource((40, 40, 220), 440, codec=codec, size=size)
     frames = [frame for _ in range(3) for frame in source.video()]
     first = frames[0]
-    assert first.keyframe and (first.width, first.height) == size  # type: ignore[attr-defined]
-    assert not any(frame.keyframe for frame in frames[1:])  # type: ignore[attr-defined]
+    assert first.keyframe and (first.width, first.height) == size
+    assert not any(frame.keyframe for frame in frames[1:])
     assert frame_info(codec, b"").keyframe is False
     if codec == "h264":
-        assert first.parameter_sets.startswith(b"\x00\x00\x00\x01")  # type: ignore[attr-defined]
+        assert first.parameter_sets.startswith(b"\x00\x00\x00\x01")
 
 
 def test_a_member_file_starts_on_a_keyframe_and_splits_on_a_new_size(tmp_path: Path) -> None:
@@ -40,10 +40,10 @@ def test_a_member_file_starts_on_a_keyframe_and_splits_on_a_new_size(tmp_path: P
     first = [frame for _ in range(20) for frame in small.video()]
     file.put(first[1])  # before any keyframe: waits for one
     for frame in first:
-        file.put(frame)  # type: ignore[arg-type]
+        file.put(frame)
     for index in range(20):
         for frame in large.video((20 + index) / 15):
-            file.put(frame)  # type: ignore[arg-type]
+            file.put(frame)
     file.close()
     assert not errors and file.waiting == 1
     assert [(spec.segment, spec.container, spec.mime_type) for spec, _ in opened] == [

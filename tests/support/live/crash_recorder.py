@@ -60,12 +60,12 @@ def main(session_id: str) -> None:
             t = np.arange(samples, samples + 960) / 48000
             pipeline.audio_samples("alice", (np.sin(2 * np.pi * 440 * t) * 9000).astype(np.int16))
             for encoded in source.audio():
-                pipeline.encoded_frame("alice", encoded)  # type: ignore[arg-type]
+                pipeline.encoded_frame("alice", encoded)
             samples += 960
         if frames < now * 15:
             pipeline.video_frame("alice", frame)
             for encoded in source.video(now):  # timed by the clock, as a browser stamps its frames
-                pipeline.encoded_frame("alice", encoded)  # type: ignore[arg-type]
+                pipeline.encoded_frame("alice", encoded)
             frames += 1
         if int(now) > reported:
             reported = int(now)

@@ -13,6 +13,9 @@ import av
 import numpy as np
 from aiortc import MediaStreamTrack
 
+from recording.media.bitstream import frame_info
+from recording.media.encoded import EncodedFrame
+
 VIDEO_CLOCK = 90000
 RATE = 48000
 
@@ -147,15 +150,13 @@ class EncodedSource:
     Opus in 20 ms frames, timestamped in the RTP clocks, as `EncodedFrame`s for `LivePipeline.encoded_frame`."""
 
     def __init__(self, rgb: tuple[int, int, int], hz: float, *, codec: str = "vp8", size: tuple[int, int] = (320, 240)):
-        from recording.media.bitstream import frame_info
-
         self._info = frame_info
         self.codec = codec
         self._video = av.CodecContext.create("libvpx" if codec == "vp8" else "libx264", "w")
         self._video.width, self._video.height = size
         self._video.pix_fmt = "yuv420p"
         self._video.time_base = fractions.Fraction(1, VIDEO_CLOCK)
-        self._video.framerate = 15
+        self._video.framerate = fractions.Fraction(15)
         self._video.options = (
             {"deadline": "realtime", "g": "30"} if codec == "vp8" else {"tune": "zerolatency", "g": "30"}
         )
@@ -167,10 +168,8 @@ class EncodedSource:
         self._hz = hz
         self.frames = self.samples = 0
 
-    def video(self, at: float | None = None) -> list[object]:
+    def video(self, at: float | None = None) -> list[EncodedFrame]:
         """The next frame, captured `at` seconds after the start (by default: at 15 fps)."""
-        from recording.media.encoded import EncodedFrame
-
         frame = self._image.reformat()
         frame.pts = self.frames * VIDEO_CLOCK // 15 if at is None else int(at * VIDEO_CLOCK)
         self.frames += 1
@@ -183,7 +182,7 @@ class EncodedSource:
                     "video",
                     self.codec,
                     data,
-                    int(packet.pts),
+                    int(packet.pts or 0),
                     VIDEO_CLOCK,
                     info.keyframe,
                     info.width,
@@ -194,15 +193,13 @@ class EncodedSource:
             )
         return out
 
-    def audio(self) -> list[object]:
-        from recording.media.encoded import EncodedFrame
-
+    def audio(self) -> list[EncodedFrame]:
         t = np.arange(self.samples, self.samples + RATE // 50) / RATE
         pcm = (np.sin(2 * np.pi * self._hz * t) * 9000).astype(np.int16)
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate, frame.pts = RATE, self.samples
         self.samples += RATE // 50
         return [
-            EncodedFrame("audio", "opus", bytes(p), int(p.pts), RATE, True, arrived=time.monotonic())
+            EncodedFrame("audio", "opus", bytes(p), int(p.pts or 0), RATE, True, arrived=time.monotonic())
             for p in self._audio.encode(frame)
         ]
