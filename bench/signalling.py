@@ -190,10 +190,11 @@ async def echo_round_trips(port: int, samples: int) -> list[float]:
 
 
 @asynccontextmanager
-async def echo_server() -> AsyncIterator[int]:
+async def baseline_server(module: str) -> AsyncIterator[int]:
+    """A baseline server (`python -m <module> <port>`, which prints a line once listening); its port."""
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.echo_server", str(port), cwd=REPO, stdout=subprocess.PIPE
+        sys.executable, "-m", module, str(port), cwd=REPO, stdout=subprocess.PIPE
     )
     assert process.stdout is not None
     await process.stdout.readline()
@@ -264,21 +265,6 @@ class Idle:
     kib_per_member: float  # growth of resident memory per member held
 
 
-@asynccontextmanager
-async def bare_relay() -> AsyncIterator[int]:
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.relay_server", str(port), cwd=REPO, stdout=subprocess.PIPE
-    )
-    assert process.stdout is not None
-    await process.stdout.readline()
-    try:
-        yield port
-    finally:
-        process.terminate()
-        await process.wait()
-
-
 SERVER_ENV = {
     # As deployed: the test harness runs its servers with DEBUG=1, which wraps every cursor to log queries
     "DEBUG": "0",
@@ -335,7 +321,10 @@ async def main(
         netcall_servers(Path(tmp), scale_out=scale_out, database_url=database_url) as servers,
     ):
         urls = [server.url.replace("http", "ws") + "/ws/netcall/" for server in servers]
-        async with echo_server() as echo_port, bare_relay() as relay_port:
+        async with (
+            baseline_server("bench.echo_server") as echo_port,
+            baseline_server("bench.relay_server") as relay_port,
+        ):
             for size in (5, 50) if round_trips else ():
                 print(f"round trips, room of {size} ...", file=sys.stderr, flush=True)
                 ours, relayed = await relayed_round_trips_side_by_side(
