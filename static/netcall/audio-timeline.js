@@ -56,6 +56,15 @@ export class AudioTimeline {
     return this.#taken;
   }
 
+  /**
+   * @param {string} key
+   * @returns {number | null} the timestamp (µs) just past the input's last sample placed, or null
+   */
+  reached(key) {
+    const next = this.#inputs.get(key)?.next;
+    return next === null || next === undefined ? null : this.#origin + (next * 1e6) / this.rate;
+  }
+
   /** @param {string} key an input that ended: its next chunk starts at its own timestamp */
   forget(key) {
     this.#inputs.delete(key);

@@ -111,6 +111,8 @@ export class AudioMix {
 
 /** Audio is written this long after it was captured: inputs handed in late by a busy page still fit. */
 const AUDIO_LATENCY_US = 250_000;
+/** ...or longer, up to this, while an input that is behind was heard from lately (the page stalled). */
+const AUDIO_STALL_US = 1_500_000;
 /** How often the relay writes audio when no input hands any in (silence keeps the track going). */
 const AUDIO_TICK_MS = 50;
 /** The relay's output rate (Opus encodes 48 kHz). */
@@ -143,6 +145,7 @@ function nowUs() {
  * @property {MediaStreamTrack} track
  * @property {ReadableStreamDefaultReader<AudioData>} reader
  * @property {() => void} release
+ * @property {number} heardAt when (µs) it last handed in audio
  */
 
 /**
@@ -207,7 +210,7 @@ export class AudioRelay {
     /** @type {ReadableStreamDefaultReader<AudioData>} */
     const reader = new g.MediaStreamTrackProcessor({ track, maxBufferSize: AUDIO_QUEUE }).readable.getReader();
     const release = remote ? this.#platform.playDetached(new MediaStream([track])) : () => {};
-    const input = { track, reader, release };
+    const input = { track, reader, release, heardAt: nowUs() };
     this.#inputs.set(key, input);
     void this.#pump(key, input);
   }
@@ -270,6 +273,7 @@ export class AudioRelay {
           channels.push(plane);
         }
         this.#timeline.place(key, data.timestamp + shift, downmix(channels), data.sampleRate);
+        input.heardAt = nowUs();
         data.close();
         this.#flush();
       }
@@ -281,6 +285,25 @@ export class AudioRelay {
   }
 
   /**
+   * Up to where (µs) the timeline may be written: AUDIO_LATENCY_US ago, but not past an input that is
+   * behind and was heard from within AUDIO_STALL_US (a page that stalled for longer than the latency
+   * reads that input's queued audio only after this tick: it must land in the file, not become silence).
+   * @returns {number}
+   */
+  #writableUntil() {
+    const now = nowUs();
+    let until = now - this.#latency;
+    if (this.#latency === 0) return until; // draining
+    for (const [key, input] of this.#inputs) {
+      const reached = this.#timeline.reached(key);
+      if (reached !== null && reached < until && now - input.heardAt < AUDIO_STALL_US) {
+        until = Math.max(reached, now - AUDIO_STALL_US);
+      }
+    }
+    return until;
+  }
+
+  /**
    * Write what the timeline holds up to AUDIO_LATENCY_US ago (silence where no input had any), in
    * AudioData of AUDIO_CHUNK samples each: Chromium restarts its encoder (and drops what it buffered)
    * whenever the chunk size changes.
@@ -288,7 +311,7 @@ export class AudioRelay {
   #flush() {
     if (this.#closed) return;
     let timestamp = this.#timeline.position;
-    const samples = this.#timeline.take(nowUs() - this.#latency, AUDIO_CHUNK);
+    const samples = this.#timeline.take(this.#writableUntil(), AUDIO_CHUNK);
     for (let at = 0; at < samples.length; at += AUDIO_CHUNK) {
       const data = new AudioData({
         format: 'f32-planar',

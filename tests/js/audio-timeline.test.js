@@ -87,3 +87,13 @@ test('resample and downmix', () => {
   assert.equal(resample(chunk(441, 1), 44_100, 48_000).length, 480);
   assert.deepEqual([...downmix([chunk(2, 1), chunk(2, 0)])], [0.5, 0.5]);
 });
+
+test('reached() says how far an input has handed in audio (what a stalled page waits for)', () => {
+  const timeline = new AudioTimeline(RATE, 1_000_000);
+  assert.equal(timeline.reached('a'), null);
+  timeline.place('a', 1_000_000, chunk(480, 1), RATE);
+  timeline.place('a', 1_000_000 + us(480), chunk(480, 1), RATE);
+  assert.equal(timeline.reached('a'), 1_000_000 + us(960));
+  timeline.forget('a');
+  assert.equal(timeline.reached('a'), null);
+});
