@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .fakefiles import MediaFiles
 from .sync import write_sync_wav, write_sync_y4m
 
 RGB = tuple[int, int, int]
@@ -84,12 +85,6 @@ BOB = Participant("bob", 660, GREEN)
 CAROL = Participant("carol", 880, BLUE)
 # Flashes white and beeps at 1 kHz together every 2 s (sync.py): for lip-sync measurements.
 SYNCER = Participant("syncer", 1000, (255, 255, 255), media="timecode")
-
-
-@dataclass(frozen=True)
-class MediaFiles:
-    wav: Path
-    y4m: Path
 
 
 def write_tone_wav(path: Path, tone_hz: int, *, seconds: int = AUDIO_SECONDS) -> Path:

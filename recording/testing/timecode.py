@@ -26,7 +26,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .capture import MediaFiles
+from .fakefiles import MediaFiles
 
 PERIOD = 2.0
 FPS = 15  # the capture rate the SDK asks for (devices.js): the fake camera then plays every frame
