@@ -73,7 +73,7 @@ def test_the_downstream_example_passes_against_the_installed_package(tmp_path: P
         "netcall_site/static/netcall/netcall.js",
         "netcall_site/static/netcall/embed.js",
         "netcall_site/static/demo/room.js",
-        "recording/migrations/0001_initial.py",
+        "recording/migrations/0001_squashed_0006_quotas_attribution.py",
         "recording/testing/probe.js",
     ):
         assert (site / installed).exists(), f"{installed} is not installed in {site}"
