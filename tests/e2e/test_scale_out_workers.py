@@ -154,9 +154,9 @@ MATROSKA_CLUSTER_ID = bytes.fromhex("1F43B675")
 
 def _fragments(path: Path) -> int:
     """How many `moof` boxes a fragmented MP4 (the composite) holds so far (top-level boxes only), or how
-    many clusters a member's WebM/Matroska file does (at least one a second)."""
+    many 2-second spans a member's WebM/Matroska file does (its clusters last at most a second)."""
     if path.suffix in (".webm", ".mkv"):
-        return path.read_bytes().count(MATROSKA_CLUSTER_ID)
+        return path.read_bytes().count(MATROSKA_CLUSTER_ID) // 2
     count, offset, data = 0, 0, path.read_bytes()
     while offset + 8 <= len(data):
         size = int.from_bytes(data[offset : offset + 4], "big")
