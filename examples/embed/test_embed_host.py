@@ -28,4 +28,5 @@ def test_the_host_page_records_the_customer(netcall_server: Any, participant: An
     agent.page.click("#stop")
     agent.page.wait_for_selector("#files li")
     path = agent.save_blob("window.recordings[0].blob", agent.netcall("window.recordings[0].fileName"))
-    assert_media(path, duration=3.0, tones={660: True, 440: False}, colour="green")
+    # the stop is a click through the host page and the frame: it lands up to a second after the 3 s
+    assert_media(path, duration=3.0, tolerance=1.0, tones={660: True, 440: False}, colour="green")
