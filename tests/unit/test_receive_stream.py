@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from recording.uploads import streaming
 from recording.uploads.streaming import READ_AHEAD_BYTES, READ_MIN_BYTES, ReceiveStream
 
 KIB = 1024
@@ -51,7 +52,11 @@ def stream_of(body: Body, loop: asyncio.AbstractEventLoop) -> ReceiveStream:
     return body.stream
 
 
-def test_reads_come_in_large_pieces_and_the_buffer_stays_bounded(loop: asyncio.AbstractEventLoop) -> None:
+def test_reads_come_in_large_pieces_and_the_buffer_stays_bounded(
+    loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A loaded machine may starve the pump past the short-read deadline: this test is about piece size.
+    monkeypatch.setattr(streaming, "SHORT_READ_SECONDS", 60.0)
     body = Body(count=(16 * 1024 * KIB) // MESSAGE)  # 16 MiB in 64 KiB messages
     stream = stream_of(body, loop)
     assert body.given == 0  # nothing is received before the first read
@@ -59,7 +64,8 @@ def test_reads_come_in_large_pieces_and_the_buffer_stays_bounded(loop: asyncio.A
     while data := stream.read(8 * 1024 * KIB):
         pieces.append(data)
     assert sum(map(len, pieces)) == 16 * 1024 * KIB
-    assert all(len(piece) >= READ_MIN_BYTES for piece in pieces)  # never a read per message
+    # never a read per message; the last piece is whatever the body had left
+    assert all(len(piece) >= READ_MIN_BYTES for piece in pieces[:-1])
     assert body.most_held <= READ_AHEAD_BYTES  # the pump stops while the buffer is full
     expected = b"".join(bytes([i % 256]) * MESSAGE for i in range(1, body.count + 1))
     assert b"".join(pieces) == expected
