@@ -40,9 +40,12 @@ typecheck: $(VENV)/.dev-installed
 pytest: $(VENV)/.dev-installed node_modules/.installed chromium sdk-types
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## test-postgres: the test suite against PostgreSQL (DATABASE_URL, default the local server)
+## test-postgres: the suite against PostgreSQL (DATABASE_URL, default the local server): every test but the
+## browser tests whose server work is the same on either engine (those not marked `engine`; the scale-out
+## ones run on PostgreSQL in `make test` already). PYTEST_ARGS= (empty) runs all of them.
+POSTGRES_PYTEST_ARGS ?= -m "not e2e or engine"
 test-postgres: $(VENV)/.dev-installed node_modules/.installed chromium sdk-types
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/netcall} $(BIN)/python -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/netcall} $(BIN)/python -m pytest $(if $(PYTEST_ARGS),$(PYTEST_ARGS),$(POSTGRES_PYTEST_ARGS))
 
 ## bench: every benchmark beside its baseline (long: tens of minutes); figures go to docs/performance.md by hand
 bench: $(VENV)/.dev-installed chromium

@@ -68,6 +68,7 @@ def test_three_participants_receive_each_others_media(open_participant: OpenPart
         expect_tiles(page, [p.account for p in people])
 
 
+@pytest.mark.engine
 @pytest.mark.parametrize("way", ["button", "same_netcall_object"])
 def test_leave_and_join_again(open_participant: OpenParticipant, way: str) -> None:
     """Carol leaves and joins again: with the page's buttons, or leaveChannel() then joinChannel() on one
@@ -167,6 +168,7 @@ def test_two_rooms_never_see_each_other(open_participant: OpenParticipant) -> No
     dave.expect_media_from(CAROL)
 
 
+@pytest.mark.engine
 def test_call_recovers_after_the_server_crashes(open_participant: OpenParticipant, daphne_server) -> None:
     """Everyone loses the signalling connection at once (the server process dies and comes back):
     the SDKs reconnect on their own, re-join, and media flows again without anyone doing anything."""
@@ -195,6 +197,7 @@ def test_call_recovers_after_the_server_crashes(open_participant: OpenParticipan
     assert "reconnecting" in states and states[-1] == "connected", states
 
 
+@pytest.mark.engine
 def test_member_whose_pings_stop_comes_back_by_itself(open_participant: OpenParticipant, daphne_server) -> None:
     """Alice's page timers freeze (Playwright's clock) past the member timeout, so she sends no pings: the
     server expires her (bob sees her leave) and tells her so; once her timers run again the SDK re-joins by

@@ -18,7 +18,7 @@ from tests.support.uploads import upload_server_fixture, wait_for_previews  # no
 
 from .conftest import PageFactory
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.engine]
 
 WAVEFORM_BLUE = np.array([31, 95, 191])
 

@@ -24,7 +24,7 @@ from recording.testing.webhooks import CallbackReceiver
 from tests.support.live.broadcast import EXPECTED_FILES, rtmp_listening
 from tests.support.live.media import colour_share, decode, has_tone
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.engine]
 
 OpenParticipant = Callable[..., ParticipantPage]
 REPO = Path(__file__).resolve().parents[2]

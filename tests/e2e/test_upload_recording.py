@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import pytest
 
 from recording.testing.browser import ParticipantPage
 from recording.testing.capture import ALICE
@@ -17,6 +18,8 @@ from tests.support.cutproxy import CuttingProxy
 from tests.support.uploads import api, download, upload_server_fixture, wait_for_status  # noqa: F401
 
 from .conftest import PageFactory
+
+pytestmark = pytest.mark.engine  # leases and row locks of concurrent uploads: again on PostgreSQL
 
 LISTEN = """() => {
     window.__uploads = [];

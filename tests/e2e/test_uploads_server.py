@@ -15,6 +15,8 @@ from tests.support.cutproxy import CuttingProxy
 from tests.support.mediafiles import write_test_media
 from tests.support.uploads import api, download, recording_id_of, upload_server_fixture, wait_for_status  # noqa: F401
 
+pytestmark = pytest.mark.engine  # leases and row locks of concurrent uploads: again on PostgreSQL
+
 CHANNEL = "uploads"
 
 

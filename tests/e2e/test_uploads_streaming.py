@@ -26,6 +26,8 @@ from tests.support.bigfiles import MIB, RawRequest, RssPeak, file_sha256, write_
 from tests.support.cutproxy import CuttingProxy
 from tests.support.paths import REPO_ROOT
 
+pytestmark = pytest.mark.engine  # leases and row locks of concurrent uploads: again on PostgreSQL
+
 BIG = 384 * MIB
 RSS_GROWTH_LIMIT = 64 * MIB
 CHANNEL = "streaming"
