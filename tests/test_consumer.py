@@ -411,11 +411,17 @@ async def test_expired_member_is_refused_and_hears_nothing_more(settings) -> Non
     await alice.close()
 
 
-async def test_member_removed_without_a_room_event_is_told_by_the_liveness_task(settings) -> None:
-    settings.NETCALL_LIVENESS_INTERVAL = 0.2
+async def ghost_whose_row_is_gone() -> tuple[Client, Client]:
+    """ghost and alice in a new room, then ghost's member row deleted behind the consumers' back (no room event)."""
     room = channel_name()
     ghost, alice = await joined("ghost", room), await joined("alice", room)
     await database_sync_to_async(lambda: Member.objects.filter(account="ghost", room__name=room).delete())()
+    return ghost, alice
+
+
+async def test_member_removed_without_a_room_event_is_told_by_the_liveness_task(settings) -> None:
+    settings.NETCALL_LIVENESS_INTERVAL = 0.2
+    ghost, alice = await ghost_whose_row_is_gone()
     assert (await ghost.request("ping"))["type"] == "ack"  # heard: the next round writes its liveness
     own = await ghost.expect("member.left")
     assert (own["account"], own["reason"]) == ("ghost", "expired")
@@ -428,9 +434,7 @@ async def test_member_removed_without_a_room_event_is_told_by_the_liveness_task(
 async def test_a_stale_room_event_cannot_make_a_member_of_the_database_refuse(settings) -> None:
     """A member whose row is gone is refused by the database check even before its room event arrives."""
     settings.NETCALL_LIVENESS_INTERVAL = 3600
-    room = channel_name()
-    ghost, alice = await joined("ghost", room), await joined("alice", room)
-    await database_sync_to_async(lambda: Member.objects.filter(account="ghost", room__name=room).delete())()
+    ghost, alice = await ghost_whose_row_is_gone()
     assert (await ghost.request("record.start", target="alice", kind="mp4"))["code"] == "expired"
     assert (await ghost.request("signal", to="alice", data={"candidate": None}))["code"] == "expired"
     await ghost.close()
