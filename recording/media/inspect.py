@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.container
@@ -42,6 +43,15 @@ class MediaInfo:
     video_frames: int
     audio_frames: int
     truncated: bool
+
+    def recording_fields(self) -> dict[str, Any]:
+        """The Recording fields a decode check fills in (the upload and live finishing jobs alike)."""
+        return {
+            "container": self.container,
+            "video_codec": self.video_codec,
+            "audio_codec": self.audio_codec,
+            "duration": self.duration,
+        }
 
     @property
     def remux_format(self) -> str | None:
