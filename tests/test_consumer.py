@@ -25,6 +25,12 @@ def channel_name() -> str:
     return f"room-{uuid.uuid4().hex[:8]}"
 
 
+async def room_with(*accounts: str) -> tuple[str, list[Client]]:
+    """A new room, and a client per account joined to it one after the other."""
+    room = channel_name()
+    return room, [await joined(account, room) for account in accounts]
+
+
 async def test_join_lists_members_and_announces_newcomers() -> None:
     room = channel_name()
     alice = await joined("alice", room)
@@ -42,8 +48,7 @@ async def test_join_lists_members_and_announces_newcomers() -> None:
 
 
 async def test_signal_is_relayed_to_the_addressed_member_only() -> None:
-    room = channel_name()
-    alice, bob, carol = await joined("alice", room), await joined("bob", room), await joined("carol", room)
+    _, (alice, bob, carol) = await room_with("alice", "bob", "carol")
     reply = await alice.request("signal", to="bob", data={"description": {"type": "offer", "sdp": "v=0"}})
     assert reply["type"] == "ack"
     relayed = await bob.expect("signal")
@@ -86,8 +91,7 @@ async def test_two_rooms_never_see_each_other() -> None:
 
 
 async def test_leave_then_rejoin_on_the_same_socket() -> None:
-    room = channel_name()
-    alice, bob = await joined("alice", room), await joined("bob", room)
+    room, (alice, bob) = await room_with("alice", "bob")
     assert (await bob.request("leave"))["type"] == "ack"
     left = await alice.expect("member.left")
     assert (left["account"], left["reason"]) == ("bob", "left")
@@ -98,8 +102,7 @@ async def test_leave_then_rejoin_on_the_same_socket() -> None:
 
 
 async def test_media_state_is_shared() -> None:
-    room = channel_name()
-    alice, bob = await joined("alice", room), await joined("bob", room)
+    _, (alice, bob) = await room_with("alice", "bob")
     reply = await bob.request("media", audio=False, video=True)
     assert reply["data"]["self"]["media"] == {"audio": False, "video": True}
     updated = await alice.expect("member.updated")
@@ -109,8 +112,7 @@ async def test_media_state_is_shared() -> None:
 
 
 async def test_record_notices_reach_everyone_and_end_when_the_recorder_leaves() -> None:
-    room = channel_name()
-    alice, bob = await joined("alice", room), await joined("bob", room)
+    room, (alice, bob) = await room_with("alice", "bob")
     reply = await alice.request("record.start", target="bob", kind="mp4")
     assert reply["data"]["record"]["target"] == "bob"
     event = await bob.expect("record.state")
@@ -127,8 +129,7 @@ async def test_record_notices_reach_everyone_and_end_when_the_recorder_leaves() 
 
 
 async def test_record_pause_and_resume_reach_everyone_and_late_joiners() -> None:
-    room = channel_name()
-    alice, bob = await joined("alice", room), await joined("bob", room)
+    room, (alice, bob) = await room_with("alice", "bob")
     assert (await alice.request("record.pause", kind="aac"))["code"] == "not_recording"
     await alice.request("record.start", kind="aac")
     await bob.expect("record.state")
@@ -243,8 +244,7 @@ async def test_wrongly_typed_fields() -> None:
 
 async def test_oversized_message(settings) -> None:
     settings.NETCALL_MAX_MESSAGE_BYTES = 1024
-    room = channel_name()
-    alice, bob = await joined("alice", room), await joined("bob", room)
+    _, (alice, bob) = await room_with("alice", "bob")
     await alice.send({"type": "signal", "id": 1, "to": "bob", "data": {"blob": "x" * 2000}})
     reply = await alice.expect("error")
     # Too large to parse, so the error cannot name the request id.
@@ -281,8 +281,7 @@ async def test_second_join_on_one_socket() -> None:
 
 async def test_room_over_capacity(settings) -> None:
     settings.NETCALL_ROOM_CAPACITY = 2
-    room = channel_name()
-    first, second = await joined("a", room), await joined("b", room)
+    room, (first, second) = await room_with("a", "b")
     third = await Client.connect()
     token = token_mint(account="c", channel=room)
     assert (await third.request("join", token=token, channel=room))["code"] == "room_full"
@@ -316,8 +315,7 @@ async def test_foreign_origin_is_refused() -> None:
 async def test_silent_members_expire(settings) -> None:
     settings.NETCALL_MEMBER_TIMEOUT = 3
     settings.NETCALL_LIVENESS_INTERVAL = 0.2
-    room = channel_name()
-    ghost, alice = await joined("ghost", room), await joined("alice", room)
+    room, (ghost, alice) = await room_with("ghost", "alice")
     # Make the ghost look silent: backdate its liveness instead of waiting.
     await backdate("ghost", room)
     left = await alice.expect("member.left")
@@ -339,8 +337,7 @@ async def backdate(account: str, room: str, seconds: float = 60) -> None:
 
 async def test_relayed_signal_and_ping_make_no_database_query(settings) -> None:
     settings.NETCALL_LIVENESS_INTERVAL = 3600  # the liveness task's round is not part of what is measured
-    room = channel_name()
-    alice, bob = await joined("alice", room), await joined("bob", room)
+    _, (alice, bob) = await room_with("alice", "bob")
     await alice.expect("member.joined")
     with database_queries() as statements:
         assert (await alice.request("ping"))["type"] == "ack"
@@ -411,11 +408,16 @@ async def test_expired_member_is_refused_and_hears_nothing_more(settings) -> Non
     await alice.close()
 
 
+async def ghost_whose_row_is_gone() -> tuple[Client, Client]:
+    """ghost and alice in a new room, then ghost's member row deleted behind the consumers' back (no room event)."""
+    room, (ghost, alice) = await room_with("ghost", "alice")
+    await database_sync_to_async(lambda: Member.objects.filter(account="ghost", room__name=room).delete())()
+    return ghost, alice
+
+
 async def test_member_removed_without_a_room_event_is_told_by_the_liveness_task(settings) -> None:
     settings.NETCALL_LIVENESS_INTERVAL = 0.2
-    room = channel_name()
-    ghost, alice = await joined("ghost", room), await joined("alice", room)
-    await database_sync_to_async(lambda: Member.objects.filter(account="ghost", room__name=room).delete())()
+    ghost, alice = await ghost_whose_row_is_gone()
     assert (await ghost.request("ping"))["type"] == "ack"  # heard: the next round writes its liveness
     own = await ghost.expect("member.left")
     assert (own["account"], own["reason"]) == ("ghost", "expired")
@@ -428,9 +430,7 @@ async def test_member_removed_without_a_room_event_is_told_by_the_liveness_task(
 async def test_a_stale_room_event_cannot_make_a_member_of_the_database_refuse(settings) -> None:
     """A member whose row is gone is refused by the database check even before its room event arrives."""
     settings.NETCALL_LIVENESS_INTERVAL = 3600
-    room = channel_name()
-    ghost, alice = await joined("ghost", room), await joined("alice", room)
-    await database_sync_to_async(lambda: Member.objects.filter(account="ghost", room__name=room).delete())()
+    ghost, alice = await ghost_whose_row_is_gone()
     assert (await ghost.request("record.start", target="alice", kind="mp4"))["code"] == "expired"
     assert (await ghost.request("signal", to="alice", data={"candidate": None}))["code"] == "expired"
     await ghost.close()
@@ -472,8 +472,7 @@ async def test_rate_limit_abuser_is_closed_with_1008(settings) -> None:
 async def test_signal_bytes_per_second_are_capped(settings) -> None:
     settings.NETCALL_MAX_MESSAGE_BYTES = 1024
     settings.NETCALL_SIGNAL_BYTES_PER_SECOND = 2000
-    room = channel_name()
-    alice, bob = await joined("alice", room), await joined("bob", room)
+    _, (alice, bob) = await room_with("alice", "bob")
     blob = {"candidate": {"candidate": "x" * 800}}
     replies = [await alice.request("signal", to="bob", data=blob) for _ in range(3)]
     assert [r["type"] for r in replies[:2]] == ["ack", "ack"]

@@ -74,10 +74,7 @@ def recording_finish(payload: dict[str, Any]) -> None:
     partial = bool(payload.get("partial")) or info.truncated
     updated = Recording.objects.filter(pk=recording.pk, sha256=payload["sha256"]).update(
         status=Recording.Status.PARTIAL if partial else Recording.Status.READY,
-        container=info.container,
-        video_codec=info.video_codec,
-        audio_codec=info.audio_codec,
-        duration=info.duration,
+        **info.recording_fields(),
         seekable_file=seekable_name,
         finished_at=timezone.now(),
     )

@@ -4,9 +4,10 @@ The backend API (API key) is recording/library/api.py; access rules live in reco
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import IO
 
 from asgiref.sync import sync_to_async
@@ -101,14 +102,22 @@ def _recording_in(channel: str, recording_id: str) -> Recording:
     return recording
 
 
-def _viewed_recording(
-    request: HttpRequest, channel: str, recording_id: str
-) -> tuple[Recording, JoinToken | None] | HttpResponse:
-    """The channel's recording and the viewer's token, or the page that turns the viewer away."""
-    allowed, token = _viewer(request, channel)
-    if not allowed:
-        return _forbidden(request, channel)
-    return _recording_in(channel, recording_id), token
+RecordingPage = Callable[[HttpRequest, Recording, JoinToken | None], HttpResponse]
+
+
+def _recording_page(view: RecordingPage) -> Callable[[HttpRequest, str, str], HttpResponse]:
+    """A page of one recording at `recordings/<channel>/<recording_id>/…`: the viewer is turned away
+    unless allowed in the channel, another channel's recording is a 404; `view` gets the recording and
+    the viewer's token (None for staff)."""
+
+    @functools.wraps(view)
+    def page(request: HttpRequest, channel: str, recording_id: str) -> HttpResponse:
+        allowed, token = _viewer(request, channel)
+        if not allowed:
+            return _forbidden(request, channel)
+        return view(request, _recording_in(channel, recording_id), token)
+
+    return page
 
 
 def _may_delete(request: HttpRequest, token: JoinToken | None, recording: Recording) -> bool:
@@ -118,14 +127,11 @@ def _may_delete(request: HttpRequest, token: JoinToken | None, recording: Record
 
 
 @require_safe
-def recording_detail(request: HttpRequest, channel: str, recording_id: str) -> HttpResponse:
-    viewed = _viewed_recording(request, channel, recording_id)
-    if isinstance(viewed, HttpResponse):
-        return viewed
-    recording, token = viewed
+@_recording_page
+def recording_detail(request: HttpRequest, recording: Recording, token: JoinToken | None) -> HttpResponse:
     play_role = "seekable" if recording.seekable_file else "original"
     context: dict[str, object] = {
-        "channel": channel,
+        "channel": recording.channel,
         "recording": recording,
         "play_url": library.recording_download_url(recording, role=play_role, inline=True)
         if recording.is_playable
@@ -197,16 +203,13 @@ def _clock(seconds: float) -> str:
 
 
 @require_POST
-def recording_delete_page(request: HttpRequest, channel: str, recording_id: str) -> HttpResponse:
-    viewed = _viewed_recording(request, channel, recording_id)
-    if isinstance(viewed, HttpResponse):
-        return viewed
-    recording, token = viewed
+@_recording_page
+def recording_delete_page(request: HttpRequest, recording: Recording, token: JoinToken | None) -> HttpResponse:
     if not _may_delete(request, token, recording):
-        return _forbidden(request, channel)
+        return _forbidden(request, recording.channel)
     who = token.account if token else f"staff:{request.user}"
     library.recording_delete(recording, by=who)
-    return redirect("recording-list", channel=channel)
+    return redirect("recording-list", channel=recording.channel)
 
 
 # --- signed downloads ---------------------------------------------------------------------------------

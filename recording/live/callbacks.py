@@ -81,10 +81,7 @@ def _file_entry(live_file: LiveFile, *, ttl: int, expires: datetime) -> dict[str
     return {
         **entry,
         "id": str(recording.pk),
-        "mimeType": recording.mime_type,
-        "container": recording.container,
-        "videoCodec": recording.video_codec or None,
-        "audioCodec": recording.audio_codec or None,
+        **recording.format_as_wire(),
         "size": recording.size,
         "duration": recording.duration,
         "sha256": recording.sha256,

@@ -71,10 +71,7 @@ def live_file_finish(live_file: LiveFile, *, partial: bool) -> None:
     Recording.objects.filter(pk=recording.pk).update(
         status=status,
         file=saved,
-        container=info.container,
-        video_codec=info.video_codec,
-        audio_codec=info.audio_codec,
-        duration=info.duration,
+        **info.recording_fields(),
         size=size,
         sha256=digest,
         finished_at=timezone.now(),

@@ -7,9 +7,11 @@ in storage. Memory stays bounded: packets and frames are streamed, never collect
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.container
@@ -42,6 +44,15 @@ class MediaInfo:
     audio_frames: int
     truncated: bool
 
+    def recording_fields(self) -> dict[str, Any]:
+        """The Recording fields a decode check fills in (the upload and live finishing jobs alike)."""
+        return {
+            "container": self.container,
+            "video_codec": self.video_codec,
+            "audio_codec": self.audio_codec,
+            "duration": self.duration,
+        }
+
     @property
     def remux_format(self) -> str | None:
         """The muxer of a seekable rendition (same container), or None when it needs none."""
@@ -58,6 +69,21 @@ def _family(format_name: str) -> str:
         if name in names:
             return family
     return format_name
+
+
+def decodable_frames(
+    container: av.container.InputContainer, streams: Sequence[av.VideoStream | av.AudioStream]
+) -> Iterator[av.VideoFrame | av.AudioFrame]:
+    """The frames of the video and audio `streams` in file order, a packet that fails to decode
+    skipped; a damaged tail (the demuxer's error) still raises, for the caller to end its pass there."""
+    for packet in container.demux(list(streams)):
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            continue
+        for frame in frames:
+            if isinstance(frame, (av.VideoFrame, av.AudioFrame)):
+                yield frame
 
 
 def media_inspect(path: Path, *, claimed_type: str = "") -> MediaInfo:
@@ -185,28 +211,23 @@ def media_transcode(source: Path, target: Path, *, audio_only: bool) -> None:
         audio_samples = 0
         streams = [s for s in (in_video, in_audio) if s is not None]
         try:
-            for packet in src.demux(streams):
-                try:
-                    frames = packet.decode()
-                except av.FFmpegError:
-                    continue
-                for frame in frames:
-                    if isinstance(frame, av.VideoFrame) and out_video is not None:
-                        pts = round((frame.time or 0.0) * 1000)
-                        if pts <= last_video_pts:
-                            continue
-                        last_video_pts = pts
-                        image = frame.reformat(width=out_video.width, height=out_video.height, format="yuv420p")
-                        image.pts = pts
-                        image.time_base = Fraction(1, 1000)
-                        out.mux(out_video.encode(image))
-                    elif isinstance(frame, av.AudioFrame) and out_audio is not None and resampler is not None:
-                        frame.pts = None
-                        for resampled in resampler.resample(frame):
-                            resampled.pts = audio_samples
-                            resampled.time_base = Fraction(1, 48000)
-                            audio_samples += resampled.samples
-                            out.mux(out_audio.encode(resampled))
+            for frame in decodable_frames(src, streams):
+                if isinstance(frame, av.VideoFrame) and out_video is not None:
+                    pts = round((frame.time or 0.0) * 1000)
+                    if pts <= last_video_pts:
+                        continue
+                    last_video_pts = pts
+                    image = frame.reformat(width=out_video.width, height=out_video.height, format="yuv420p")
+                    image.pts = pts
+                    image.time_base = Fraction(1, 1000)
+                    out.mux(out_video.encode(image))
+                elif isinstance(frame, av.AudioFrame) and out_audio is not None and resampler is not None:
+                    frame.pts = None
+                    for resampled in resampler.resample(frame):
+                        resampled.pts = audio_samples
+                        resampled.time_base = Fraction(1, 48000)
+                        audio_samples += resampled.samples
+                        out.mux(out_audio.encode(resampled))
         except av.FFmpegError as exc:
             logger.info("Transcode of %s stopped at a damaged tail: %s", source.name, exc)
         if out_video is not None:

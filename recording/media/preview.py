@@ -18,6 +18,8 @@ from typing import Any
 import av
 import numpy as np
 
+from .inspect import decodable_frames
+
 logger = logging.getLogger(__name__)
 
 POSTER_WIDTH = 640
@@ -230,25 +232,20 @@ def media_previews(path: Path, directory: Path, *, duration: float | None) -> Pr
     audio: _Audio | None = None
     start: float | None = None
     with av.open(str(path), "r") as container:
-        streams = [s for s in (*container.streams.video[:1], *container.streams.audio[:1])]
+        streams: list[av.VideoStream | av.AudioStream] = [*container.streams.video[:1], *container.streams.audio[:1]]
         if container.streams.audio:
             audio = _Audio()
         try:
-            for packet in container.demux(streams):
-                try:
-                    frames = packet.decode()
-                except av.FFmpegError:
-                    continue
-                for frame in frames:
-                    time = getattr(frame, "time", None)
-                    if start is None and time is not None:
-                        start = time
-                    relative = (time or 0.0) - (start or 0.0)
-                    if isinstance(frame, av.VideoFrame):
-                        poster.offer(frame, relative)
-                        thumbs.offer(frame, relative)
-                    elif isinstance(frame, av.AudioFrame) and audio is not None:
-                        audio.offer(frame, max(0.0, relative))
+            for frame in decodable_frames(container, streams):
+                time = getattr(frame, "time", None)
+                if start is None and time is not None:
+                    start = time
+                relative = (time or 0.0) - (start or 0.0)
+                if isinstance(frame, av.VideoFrame):
+                    poster.offer(frame, relative)
+                    thumbs.offer(frame, relative)
+                elif isinstance(frame, av.AudioFrame) and audio is not None:
+                    audio.offer(frame, max(0.0, relative))
         except av.FFmpegError as exc:
             logger.info("Previews of %s stopped at a damaged tail: %s", path.name, exc)
     result = Previews()

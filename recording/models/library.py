@@ -77,6 +77,15 @@ class Recording(models.Model):
     def has_video(self) -> bool:
         return bool(self.video_codec)
 
+    def format_as_wire(self) -> dict[str, str | None]:
+        """What the file is, as the recordings API and the live callback both say it."""
+        return {
+            "mimeType": self.mime_type,
+            "container": self.container,
+            "videoCodec": self.video_codec or None,
+            "audioCodec": self.audio_codec or None,
+        }
+
 
 class TranscodeRequest(models.Model):
     """One transcode asked for on behalf of `account`, counted by NETCALL_TRANSCODE_PER_HOUR."""

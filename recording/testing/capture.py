@@ -10,13 +10,13 @@ generated here, never committed.
 from __future__ import annotations
 
 import dataclasses
-import wave
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .fakefiles import MediaFiles
+from .fakefiles import MediaFiles, write_wav, write_y4m
 from .sync import write_sync_wav, write_sync_y4m
 
 RGB = tuple[int, int, int]
@@ -90,13 +90,7 @@ SYNCER = Participant("syncer", 1000, (255, 255, 255), media="timecode")
 def write_tone_wav(path: Path, tone_hz: int, *, seconds: int = AUDIO_SECONDS) -> Path:
     """A mono 16-bit sine tone; a whole number of seconds at an integer frequency loops seamlessly."""
     t = np.arange(AUDIO_RATE * seconds, dtype=np.float64) / AUDIO_RATE
-    samples = (0.5 * 32767 * np.sin(2 * np.pi * tone_hz * t)).astype("<i2")
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(AUDIO_RATE)
-        out.writeframes(samples.tobytes())
-    return path
+    return write_wav(path, 0.5 * np.sin(2 * np.pi * tone_hz * t), rate=AUDIO_RATE)
 
 
 def rgb_to_ycbcr(rgb: RGB) -> tuple[int, int, int]:
@@ -121,18 +115,12 @@ def write_solid_y4m(
     y, cb, cr = rgb_to_ycbcr(rgb)
     frame = b"".join(
         (
-            b"FRAME\n",
             np.full((height, width), y, dtype=np.uint8).tobytes(),
             np.full((height // 2, width // 2), cb, dtype=np.uint8).tobytes(),
             np.full((height // 2, width // 2), cr, dtype=np.uint8).tobytes(),
         )
     )
-    header = f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode("ascii")
-    with path.open("wb") as out:
-        out.write(header)
-        for _ in range(fps * seconds):
-            out.write(frame)
-    return path
+    return write_y4m(path, itertools.repeat(frame, fps * seconds), width=width, height=height, fps=fps)
 
 
 def media_files_for(participant: Participant, directory: Path) -> MediaFiles:

@@ -18,6 +18,7 @@ import contextlib
 import os
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
@@ -141,6 +142,15 @@ def netcall_playwright() -> Iterator[Playwright]:
         yield playwright
 
 
+class ParticipantMedia(TypedDict, total=False):
+    """The fake devices' options `participant(...)` hands on to make_participant (its defaults)."""
+
+    tone: int | None
+    colour: str | RGB | None
+    media: str
+    sync_offset_ms: int
+
+
 def make_participant(
     who: str | Participant,
     *,
@@ -186,19 +196,14 @@ def participant(
     def open_page(
         who: str | Participant,
         *,
-        tone: int | None = None,
-        colour: str | RGB | None = None,
-        media: str = "tone",
-        sync_offset_ms: int = 0,
         url: str | None = None,
         server: NetcallAPI | None = None,
         base_url: str | None = None,
         sdk: str = "window.netcall",
         open: bool = True,
+        **media: Unpack[ParticipantMedia],
     ) -> ParticipantPage:
-        person = make_participant(
-            who, tone=tone, colour=colour, media=media, sync_offset_ms=sync_offset_ms, index=len(pages)
-        )
+        person = make_participant(who, index=len(pages), **media)
         if base_url is None:
             base_url = (server or request.getfixturevalue("netcall_server")).url
         key = person.media_key

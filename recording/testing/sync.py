@@ -5,10 +5,11 @@ flashes and beeps in a recording and reports their offsets."""
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
+
+from .fakefiles import write_wav, write_y4m
 
 AUDIO_RATE = 48_000
 VIDEO_FPS = 15  # the capture rate the SDK asks for: Chromium's fake camera then plays every frame once
@@ -34,12 +35,7 @@ def write_sync_wav(path: Path, tone_hz: int, *, offset_ms: int = 0, seconds: int
         first = round(start * AUDIO_RATE)
         samples[first : first + beep] = shape
         start += SYNC_PERIOD
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(AUDIO_RATE)
-        out.writeframes((samples * 32767).astype("<i2").tobytes())
-    return path
+    return write_wav(path, samples, rate=AUDIO_RATE)
 
 
 def write_sync_y4m(
@@ -56,12 +52,9 @@ def write_sync_y4m(
             np.full((height // 2, width // 2), cb, dtype=np.uint8),
             np.full((height // 2, width // 2), cr, dtype=np.uint8),
         )
-        return b"FRAME\n" + b"".join(p.tobytes() for p in planes)
+        return b"".join(p.tobytes() for p in planes)
 
     plain, flash = frame(ycbcr), frame(WHITE_YCBCR)
     period = round(SYNC_PERIOD * fps)
-    with path.open("wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode("ascii"))
-        for index in range(fps * seconds):
-            out.write(flash if index % period < SYNC_FLASH_FRAMES else plain)
-    return path
+    frames = (flash if index % period < SYNC_FLASH_FRAMES else plain for index in range(fps * seconds))
+    return write_y4m(path, frames, width=width, height=height, fps=fps)

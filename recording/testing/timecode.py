@@ -26,7 +26,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .fakefiles import MediaFiles
+from .fakefiles import MediaFiles, write_wav, write_y4m
 
 PERIOD = 2.0
 FPS = 15  # the capture rate the SDK asks for (devices.js): the fake camera then plays every frame
@@ -73,22 +73,21 @@ def _code_blocks(width: int) -> list[tuple[int, int]]:
 
 def write_sync_y4m(path: Path, *, seconds: int = SYNC_SECONDS) -> Path:
     """Dark frames, white for FLASH_FRAMES frames at every period, each with its index strip (4:2:0)."""
-    header = f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F{FPS}:1 Ip A1:1 C420jpeg\n".encode("ascii")
     chroma = np.full((HEIGHT // 2) * (WIDTH // 2) * 2, 128, dtype=np.uint8).tobytes()
     frames_per_period = round(PERIOD * FPS)
     blocks = _code_blocks(WIDTH)
-    with path.open("wb") as out:
-        out.write(header)
-        for i in range(FPS * seconds):
-            luma = np.full((HEIGHT, WIDTH), BACKGROUND_Y, dtype=np.uint8)
-            if i % frames_per_period < FLASH_FRAMES:
-                luma[:CODE_TOP] = WHITE_Y
-            code = i % (1 << CODE_BITS)
-            for bit, (x0, x1) in enumerate(blocks):
-                on = code >> (CODE_BITS - 1 - bit) & 1
-                luma[CODE_TOP:, x0:x1] = WHITE_Y if on else 16
-            out.write(b"FRAME\n" + luma.tobytes() + chroma)
-    return path
+
+    def frame(i: int) -> bytes:
+        luma = np.full((HEIGHT, WIDTH), BACKGROUND_Y, dtype=np.uint8)
+        if i % frames_per_period < FLASH_FRAMES:
+            luma[:CODE_TOP] = WHITE_Y
+        code = i % (1 << CODE_BITS)
+        for bit, (x0, x1) in enumerate(blocks):
+            on = code >> (CODE_BITS - 1 - bit) & 1
+            luma[CODE_TOP:, x0:x1] = WHITE_Y if on else 16
+        return luma.tobytes() + chroma
+
+    return write_y4m(path, map(frame, range(FPS * seconds)), width=WIDTH, height=HEIGHT, fps=FPS)
 
 
 def write_sync_wav(path: Path, *, seconds: int = SYNC_SECONDS) -> Path:
@@ -103,12 +102,7 @@ def write_sync_wav(path: Path, *, seconds: int = SYNC_SECONDS) -> Path:
         at = start + len(beep)
         tone = ID_TONES[n % len(ID_TONES)]
         samples[at : at + len(ident)] = 0.3 * ramp * ramp[::-1] * np.sin(2 * np.pi * tone * ident)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes((samples * 32767).astype("<i2").tobytes())
-    return path
+    return write_wav(path, samples, rate=RATE)
 
 
 # --- measuring ------------------------------------------------------------------------------------

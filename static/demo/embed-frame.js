@@ -4,7 +4,7 @@
 
 import { EmbedBridge, checkParentOrigin, declaredParentOrigin } from '../netcall/embed-bridge.js';
 import { Netcall } from '../netcall/netcall.js';
-import { Tiles, bindMute, connectionText } from './tiles.js';
+import { Tiles, bindMute, callElements, connectionText, showNotice } from './tiles.js';
 
 /** @param {string} id @returns {any} */
 const byId = (id) => document.getElementById(id);
@@ -12,21 +12,10 @@ const byId = (id) => document.getElementById(id);
 /** @type {{embedOrigins: string[]}} */
 const config = JSON.parse(byId('netcall-embed-config').textContent);
 const ui = {
-  status: /** @type {HTMLElement} */ (byId('status')),
-  notice: /** @type {HTMLElement} */ (byId('notice')),
-  tiles: /** @type {HTMLElement} */ (byId('tiles')),
+  ...callElements(),
   controls: /** @type {HTMLElement} */ (byId('controls')),
-  muteAudio: /** @type {HTMLButtonElement} */ (byId('mute-audio')),
-  muteVideo: /** @type {HTMLButtonElement} */ (byId('mute-video')),
-  enableSound: /** @type {HTMLButtonElement} */ (byId('enable-sound')),
   fullscreen: /** @type {HTMLButtonElement} */ (byId('fullscreen')),
 };
-
-/** @param {string} message */
-function showNotice(message) {
-  ui.notice.textContent = message;
-  ui.notice.hidden = false;
-}
 
 /**
  * Draw a call: one tile per participant (`<figure class="tile" data-account>`), mute buttons.
@@ -68,7 +57,7 @@ function drawCall(nc, { controls = true } = {}) {
   });
   nc.on('error', (err) => {
     console.warn('netcall embed:', err.code, err.message);
-    showNotice(err.message);
+    showNotice(ui.notice, err.message);
   });
 
   bindMute(nc, ui.muteAudio, 'audio', () => tiles.render(nc.account));

@@ -2,7 +2,7 @@
 // A client of the SDK like any other page: everything goes through the public Netcall API.
 
 import { Netcall } from '../netcall/netcall.js';
-import { Tiles, bindMute, connectionText } from './tiles.js';
+import { Tiles, bindMute, callElements, connectionText, showNotice } from './tiles.js';
 
 /** @param {string} id @returns {any} */
 const byId = (id) => document.getElementById(id);
@@ -10,12 +10,7 @@ const byId = (id) => document.getElementById(id);
 const config = JSON.parse(byId('netcall-config').textContent);
 const audioOnly = config.type === 'audio';
 const ui = {
-  status: /** @type {HTMLElement} */ (byId('status')),
-  notice: /** @type {HTMLElement} */ (byId('notice')),
-  tiles: /** @type {HTMLElement} */ (byId('tiles')),
-  muteAudio: /** @type {HTMLButtonElement} */ (byId('mute-audio')),
-  muteVideo: /** @type {HTMLButtonElement} */ (byId('mute-video')),
-  enableSound: /** @type {HTMLButtonElement} */ (byId('enable-sound')),
+  ...callElements(),
   leave: /** @type {HTMLButtonElement} */ (byId('leave')),
   leftPanel: /** @type {HTMLElement} */ (byId('left-panel')),
   rejoin: /** @type {HTMLAnchorElement} */ (byId('rejoin')),
@@ -46,12 +41,6 @@ function renderStatus(prefix = '') {
   const text = connectionText(nc, left ? 'You left the call.' : 'Disconnected.');
   ui.status.textContent = prefix ? `${prefix} ${text}` : text;
   ui.status.dataset.state = nc.connectionState;
-}
-
-/** @param {string} message */
-function showNotice(message) {
-  ui.notice.textContent = message;
-  ui.notice.hidden = false;
 }
 
 /** @param {{code?: string, message?: string}} err */
@@ -113,7 +102,7 @@ nc.on('connectionState', ({ state }) => {
 
 nc.on('error', (err) => {
   console.warn('netcall demo:', err.code, err.message);
-  showNotice(describeError(err));
+  showNotice(ui.notice, describeError(err));
 });
 
 // --- controls -------------------------------------------------------------------------------------
@@ -264,7 +253,7 @@ async function toggleRecording(kind, account, button) {
     }
   } catch (err) {
     const e = /** @type {{code?: string, message?: string}} */ (err);
-    showNotice(`Recording: ${e.message ?? err}`);
+    showNotice(ui.notice, `Recording: ${e.message ?? err}`);
     if (e.code === 'not_recording') setRecordButton(button, false);
   } finally {
     button.disabled = false;
@@ -377,7 +366,7 @@ requestDialog.addEventListener('close', () => {
   const request = requests.shift();
   if (request) {
     nc.respondRecordRequest(request.id, requestDialog.returnValue === 'accept').catch((err) => {
-      showNotice(`Could not answer the request: ${describeError(err)}`);
+      showNotice(ui.notice, `Could not answer the request: ${describeError(err)}`);
     });
   }
   askNext();
@@ -389,7 +378,7 @@ nc.on('recordRequest', (request) => {
 });
 
 nc.on('recordConsent', ({ target, kind, state }) => {
-  if (state !== 'accepted') showNotice(`${target} refused to be recorded${kind === 'aac' ? ': the mix leaves their voice out' : ''}.`);
+  if (state !== 'accepted') showNotice(ui.notice, `${target} refused to be recorded${kind === 'aac' ? ': the mix leaves their voice out' : ''}.`);
 });
 
 /** @param {Notice} record */
@@ -406,7 +395,7 @@ nc.on('recordEnded', ({ account, kind, reason, result }) => {
   setRecordButton(recordButton(kind, account), false);
   if (result) addFinishedFile(result);
   renderReadout();
-  if (reason === 'error') showNotice(`The recording of ${kind === 'aac' ? 'the mix' : account} failed.`);
+  if (reason === 'error') showNotice(ui.notice, `The recording of ${kind === 'aac' ? 'the mix' : account} failed.`);
 });
 
 // Recordings an earlier page of this browser left unfinished (tab closed, crashed or reloaded).
@@ -464,7 +453,7 @@ ready
   })
   .catch((err) => {
     console.warn('netcall demo: could not join', err);
-    showNotice(`Could not join the call: ${describeError(err)}`);
+    showNotice(ui.notice, `Could not join the call: ${describeError(err)}`);
     renderStatus();
   });
 

@@ -1,7 +1,7 @@
 // What the demo room page (room.js) and the embed page (embed-frame.js) draw alike: one tile per
 // participant (`<figure class="tile" data-account>` with its video and a caption saying its media
 // state), the "Turn on sound" button for when autoplay refuses a remote stream's sound, the mute
-// buttons, and the status line. A client of the public SDK API only.
+// buttons, the status line and the notice. A client of the public SDK API only.
 
 import { attachStream } from '../netcall/dom.js';
 
@@ -24,6 +24,34 @@ import { attachStream } from '../netcall/dom.js';
  * @property {(tile: Tile) => void} [decorate] called once for each new tile (e.g. to add buttons)
  * @property {string} [logPrefix] for console messages (default 'netcall demo')
  */
+
+/**
+ * The elements both call pages have, found by their ids: the status line (`status`), the notice
+ * (`notice`), the tiles' container (`tiles`), the mute buttons (`mute-audio`, `mute-video`) and the
+ * "Turn on sound" button (`enable-sound`).
+ */
+export function callElements() {
+  /** @param {string} id @returns {any} */
+  const byId = (id) => document.getElementById(id);
+  return {
+    status: /** @type {HTMLElement} */ (byId('status')),
+    notice: /** @type {HTMLElement} */ (byId('notice')),
+    tiles: /** @type {HTMLElement} */ (byId('tiles')),
+    muteAudio: /** @type {HTMLButtonElement} */ (byId('mute-audio')),
+    muteVideo: /** @type {HTMLButtonElement} */ (byId('mute-video')),
+    enableSound: /** @type {HTMLButtonElement} */ (byId('enable-sound')),
+  };
+}
+
+/**
+ * Show `message` in the page's notice (`role="alert"`).
+ * @param {HTMLElement} notice
+ * @param {string} message
+ */
+export function showNotice(notice, message) {
+  notice.textContent = message;
+  notice.hidden = false;
+}
 
 /**
  * @param {Netcall} nc

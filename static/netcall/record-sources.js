@@ -31,6 +31,78 @@ const FILL_INTERVAL_MS = 250;
 const DEFAULT_SIZE = { width: 640, height: 480 };
 
 /**
+ * @typedef {object} AudioInput
+ * @property {MediaStreamTrack} track
+ * @property {() => void} release stops playing a remote input out
+ */
+
+/**
+ * The inputs of an audio source, one per key, as AudioMix and AudioRelay both keep them: `set`
+ * replaces or removes a key's input; a subclass says how an input is connected and disconnected.
+ * @template {AudioInput} Input
+ */
+class AudioInputs {
+  #platform;
+  /** @protected @type {Map<string, Input>} */
+  inputs = new Map();
+  /** @protected once true, `set` connects nothing */
+  closed = false;
+
+  /** @param {Pick<import('./platform.js').Platform, 'playDetached'>} platform plays remote inputs out */
+  constructor(platform) {
+    this.#platform = platform;
+  }
+
+  /** @returns {string[]} the keys of the connected inputs */
+  get keys() {
+    return [...this.inputs.keys()];
+  }
+
+  /**
+   * Connect `track` under `key` (replacing that key's previous track), or disconnect the key.
+   * @param {string} key e.g. an account
+   * @param {MediaStreamTrack | null} track
+   * @param {{remote?: boolean}} [options] `remote`: a WebRTC track (played out so Chromium delivers it)
+   */
+  set(key, track, { remote = false } = {}) {
+    const current = this.inputs.get(key);
+    if (current?.track === track && track?.readyState === 'live') return;
+    if (current) {
+      this.inputs.delete(key);
+      this.disconnect(current);
+      current.release();
+    }
+    if (!track || track.readyState !== 'live' || this.closed) return;
+    const stream = new MediaStream([track]);
+    const release = remote ? this.#platform.playDetached(stream) : () => {};
+    this.connect(key, track, stream, release);
+  }
+
+  /**
+   * Start taking `track` in under `key` (it is live, the key is free); store the input in `inputs`.
+   * @protected
+   * @param {string} _key
+   * @param {MediaStreamTrack} _track
+   * @param {MediaStream} _stream holds `track` alone (the one a remote input is played out from)
+   * @param {() => void} _release
+   * @returns {void}
+   */
+  connect(_key, _track, _stream, _release) {
+    throw new Error('a subclass connects inputs');
+  }
+
+  /**
+   * Stop taking `input` in (it is already out of `inputs`).
+   * @protected
+   * @param {Input} _input
+   * @returns {void}
+   */
+  disconnect(_input) {
+    throw new Error('a subclass disconnects inputs');
+  }
+}
+
+/**
  * @typedef {object} MixInput
  * @property {MediaStreamTrack} track
  * @property {MediaStreamAudioSourceNode} source
@@ -39,24 +111,22 @@ const DEFAULT_SIZE = { width: 640, height: 480 };
 
 /**
  * A WebAudio mix of any number of audio tracks into one stable track.
+ * @extends {AudioInputs<MixInput>}
  * @implements {AudioSourceLike}
  */
-export class AudioMix {
+export class AudioMix extends AudioInputs {
   #context;
-  #platform;
   #destination;
   /** @type {ConstantSourceNode} keeps the graph (and the output track) running with no input */
   #keepAlive;
-  /** @type {Map<string, MixInput>} */
-  #inputs = new Map();
 
   /**
    * @param {AudioContext} context a running context
    * @param {Pick<import('./platform.js').Platform, 'playDetached'>} platform plays remote inputs out
    */
   constructor(context, platform) {
+    super(platform);
     this.#context = context;
-    this.#platform = platform;
     this.#destination = context.createMediaStreamDestination();
     this.#keepAlive = context.createConstantSource();
     this.#keepAlive.offset.value = 0;
@@ -69,30 +139,25 @@ export class AudioMix {
     return this.#destination.stream.getAudioTracks()[0];
   }
 
-  /** @returns {string[]} the keys of the connected inputs */
-  get keys() {
-    return [...this.#inputs.keys()];
+  /**
+   * @override
+   * @param {string} key
+   * @param {MediaStreamTrack} track
+   * @param {MediaStream} stream
+   * @param {() => void} release
+   */
+  connect(key, track, stream, release) {
+    const source = this.#context.createMediaStreamSource(stream);
+    source.connect(this.#destination);
+    this.inputs.set(key, { track, source, release });
   }
 
   /**
-   * Connect `track` under `key` (replacing that key's previous track), or disconnect the key.
-   * @param {string} key e.g. an account
-   * @param {MediaStreamTrack | null} track
-   * @param {{remote?: boolean}} [options] `remote`: a WebRTC track (played out so Chromium delivers it)
+   * @override
+   * @param {MixInput} input
    */
-  set(key, track, { remote = false } = {}) {
-    const current = this.#inputs.get(key);
-    if (current?.track === track && track?.readyState === 'live') return;
-    if (current) {
-      current.source.disconnect();
-      current.release();
-      this.#inputs.delete(key);
-    }
-    if (!track || track.readyState !== 'live') return;
-    const stream = new MediaStream([track]);
-    const source = this.#context.createMediaStreamSource(stream);
-    source.connect(this.#destination);
-    this.#inputs.set(key, { track, source, release: remote ? this.#platform.playDetached(stream) : () => {} });
+  disconnect(input) {
+    input.source.disconnect();
   }
 
   /** @returns {Promise<void>} nothing held back: WebAudio writes as it renders */
@@ -102,7 +167,7 @@ export class AudioMix {
 
   /** Disconnect everything and end the output track. */
   close() {
-    for (const key of [...this.#inputs.keys()]) this.set(key, null);
+    for (const key of this.keys) this.set(key, null);
     this.#keepAlive.stop();
     this.#keepAlive.disconnect();
     for (const track of this.#destination.stream.getTracks()) track.stop();
@@ -150,20 +215,17 @@ function nowUs() {
 
 /**
  * Any number of audio tracks mixed into one track that runs on the wall clock (insertable streams).
+ * @extends {AudioInputs<RelayInput>}
  * @implements {AudioSourceLike}
  */
-export class AudioRelay {
-  #platform;
+export class AudioRelay extends AudioInputs {
   /** @type {any} MediaStreamTrackGenerator */
   #generator;
   /** @type {WritableStreamDefaultWriter<AudioData>} */
   #writer;
   #timeline;
-  /** @type {Map<string, RelayInput>} */
-  #inputs = new Map();
   /** @type {ReturnType<typeof setInterval>} */
   #ticker;
-  #closed = false;
   /** @type {Promise<void>} writes happen one at a time, in order */
   #writing = Promise.resolve();
   /** how long samples are held back before they are written (µs); 0 once draining */
@@ -173,8 +235,8 @@ export class AudioRelay {
 
   /** @param {Pick<import('./platform.js').Platform, 'playDetached'>} platform plays remote inputs out */
   constructor(platform) {
+    super(platform);
     const g = /** @type {any} */ (globalThis);
-    this.#platform = platform;
     this.#generator = new g.MediaStreamTrackGenerator({ kind: 'audio' });
     this.#writer = this.#generator.writable.getWriter();
     this.#timeline = new AudioTimeline(AUDIO_RATE, nowUs());
@@ -186,33 +248,28 @@ export class AudioRelay {
     return this.#generator;
   }
 
-  /** @returns {string[]} */
-  get keys() {
-    return [...this.#inputs.keys()];
-  }
-
   /**
-   * Connect `track` under `key` (replacing that key's previous track), or disconnect the key.
+   * @override
    * @param {string} key
-   * @param {MediaStreamTrack | null} track
-   * @param {{remote?: boolean}} [options] `remote`: a WebRTC track (played out so Chromium delivers it)
+   * @param {MediaStreamTrack} track
+   * @param {MediaStream} _stream the processor reads the track itself
+   * @param {() => void} release
    */
-  set(key, track, { remote = false } = {}) {
-    const current = this.#inputs.get(key);
-    if (current?.track === track && track?.readyState === 'live') return;
-    if (current) {
-      this.#inputs.delete(key);
-      current.reader.cancel().catch(() => {});
-      current.release();
-    }
-    if (!track || track.readyState !== 'live' || this.#closed) return;
+  connect(key, track, _stream, release) {
     const g = /** @type {any} */ (globalThis);
     /** @type {ReadableStreamDefaultReader<AudioData>} */
     const reader = new g.MediaStreamTrackProcessor({ track, maxBufferSize: AUDIO_QUEUE }).readable.getReader();
-    const release = remote ? this.#platform.playDetached(new MediaStream([track])) : () => {};
     const input = { track, reader, release, heardAt: nowUs() };
-    this.#inputs.set(key, input);
+    this.inputs.set(key, input);
     void this.#pump(key, input);
+  }
+
+  /**
+   * @override
+   * @param {RelayInput} input
+   */
+  disconnect(input) {
+    input.reader.cancel().catch(() => {});
   }
 
   /**
@@ -226,7 +283,7 @@ export class AudioRelay {
     return new Promise((resolve) => {
       const timer = setTimeout(done, AUDIO_DRAIN_TIMEOUT_MS);
       const check = () => {
-        if (this.#timeline.position >= until || this.#closed) done();
+        if (this.#timeline.position >= until || this.closed) done();
       };
       function done() {
         clearTimeout(timer);
@@ -241,9 +298,9 @@ export class AudioRelay {
   }
 
   close() {
-    if (this.#closed) return;
+    if (this.closed) return;
     for (const key of this.keys) this.set(key, null);
-    this.#closed = true;
+    this.closed = true;
     clearInterval(this.#ticker);
     this.#writing = this.#writing.then(() => this.#writer.close()).catch(() => {});
     this.#generator.stop();
@@ -260,7 +317,7 @@ export class AudioRelay {
       for (;;) {
         const { value: data, done } = await input.reader.read();
         if (done) break;
-        if (this.#inputs.get(key) !== input || this.#closed) {
+        if (this.inputs.get(key) !== input || this.closed) {
           data.close();
           break;
         }
@@ -278,9 +335,9 @@ export class AudioRelay {
         this.#flush();
       }
     } catch (err) {
-      if (!this.#closed) console.debug('netcall: audio relay input ended', err);
+      if (!this.closed) console.debug('netcall: audio relay input ended', err);
     } finally {
-      if (this.#inputs.get(key) === input || !this.#inputs.has(key)) this.#timeline.forget(key);
+      if (this.inputs.get(key) === input || !this.inputs.has(key)) this.#timeline.forget(key);
     }
   }
 
@@ -294,7 +351,7 @@ export class AudioRelay {
     const now = nowUs();
     let until = now - this.#latency;
     if (this.#latency === 0) return until; // draining
-    for (const [key, input] of this.#inputs) {
+    for (const [key, input] of this.inputs) {
       const reached = this.#timeline.reached(key);
       if (reached !== null && reached < until && now - input.heardAt < AUDIO_STALL_US) {
         until = Math.max(reached, now - AUDIO_STALL_US);
@@ -309,7 +366,7 @@ export class AudioRelay {
    * whenever the chunk size changes.
    */
   #flush() {
-    if (this.#closed) return;
+    if (this.closed) return;
     let timestamp = this.#timeline.position;
     const samples = this.#timeline.take(this.#writableUntil(), AUDIO_CHUNK);
     for (let at = 0; at < samples.length; at += AUDIO_CHUNK) {
@@ -323,7 +380,7 @@ export class AudioRelay {
       });
       timestamp += (AUDIO_CHUNK * 1e6) / AUDIO_RATE;
       this.#writing = this.#writing
-        .then(() => (this.#closed ? data.close() : this.#writer.write(data)))
+        .then(() => (this.closed ? data.close() : this.#writer.write(data)))
         .catch(() => {
           try {
             data.close();

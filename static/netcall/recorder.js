@@ -30,8 +30,6 @@ const FIRST_DATA_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 20_000;
 /** A member who dropped (not left) may come back within this time (ms) and stay in the file. */
 const REJOIN_GRACE_MS = 20_000;
-const DEFAULT_VIDEO_BPS = 1_000_000;
-const DEFAULT_AUDIO_BPS = 128_000;
 
 /** @typedef {'mp4'|'aac'} RecordKind */
 /** @typedef {import('./sinks.js').Sink} Sink */
@@ -650,15 +648,18 @@ export class Recorder {
       /** @type {any} */ (err).refused = true;
       return err;
     };
+    // The defaults RecordOptions names: 128 kbit/s of audio, 1 Mbit/s of video.
+    const audioBitsPerSecond = options.audioBitsPerSecond ?? 128_000;
+    const videoBitsPerSecond = options.videoBitsPerSecond ?? 1_000_000;
     /** @type {MediaRecorder} */
     let mediaRecorder;
     try {
       mediaRecorder = new MediaRecorder(stream, {
         mimeType: recording.format.mimeType,
-        audioBitsPerSecond: options.audioBitsPerSecond ?? DEFAULT_AUDIO_BPS,
+        audioBitsPerSecond,
         ...(recording.kind === 'mp4'
           ? {
-              videoBitsPerSecond: options.videoBitsPerSecond ?? DEFAULT_VIDEO_BPS,
+              videoBitsPerSecond,
               videoKeyFrameIntervalDuration: KEYFRAME_INTERVAL_MS,
             }
           : {}),

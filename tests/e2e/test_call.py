@@ -29,11 +29,17 @@ def others(participants: Iterable[Participant], me: Participant) -> list[Partici
 def join_call(open_participant: OpenParticipant, people: Sequence[Participant], channel: str) -> list[ParticipantPage]:
     """Open a page per participant, join them one after the other, wait for the full mesh."""
     pages = [open_participant(p) for p in people]
+    join_pages(pages, channel)
+    return pages
+
+
+def join_pages(pages: Sequence[ParticipantPage], channel: str) -> None:
+    """Join the open pages one after the other, wait for the full mesh."""
     for page in pages:
         page.join(channel)
+    people = [page.participant for page in pages]
     for page in pages:
         page.wait_for_members(p.account for p in others(people, page.participant))
-    return pages
 
 
 def expect_full_media(pages: Sequence[ParticipantPage], people: Sequence[Participant]) -> None:
@@ -178,11 +184,7 @@ def test_call_recovers_after_the_server_crashes(open_participant: OpenParticipan
     for page in (alice, bob):
         # While the server is down the browser itself logs the failed WebSocket attempts.
         page.allow_console_error(r"WebSocket connection to .* failed")
-    channel = unique_channel("crash")
-    alice.join(channel)
-    bob.join(channel)
-    alice.wait_for_members(["bob"])
-    bob.wait_for_members(["alice"])
+    join_pages([alice, bob], unique_channel("crash"))
     alice.expect_media_from(BOB)
     marks = {page.account: page.event_count() for page in (alice, bob)}
 
@@ -205,13 +207,8 @@ def test_member_whose_pings_stop_comes_back_by_itself(open_participant: OpenPart
     server = daphne_server(NETCALL_MEMBER_TIMEOUT="15", NETCALL_LIVENESS_INTERVAL="1")
     alice, bob = open_participant(ALICE, server), open_participant(BOB, server)
     alice.page.clock.install()  # a fake clock that runs with real time until paused
-    channel = unique_channel("frozen")
-    alice.join(channel)
-    bob.join(channel)
-    alice.wait_for_members(["bob"])
-    bob.wait_for_members(["alice"])
-    alice.expect_media_from(BOB)
-    bob.expect_media_from(ALICE)
+    join_pages([alice, bob], unique_channel("frozen"))
+    expect_full_media([alice, bob], [ALICE, BOB])
     marks = {page.account: page.event_count() for page in (alice, bob)}
 
     alice.page.clock.pause_at(alice.page.evaluate("() => Date.now()") / 1000 + 1)  # seconds, here

@@ -33,7 +33,9 @@ STOP = """async () => {
 }"""
 
 
-def start_upload_recording(page: ParticipantPage) -> None:
+def start_upload_recording(page: ParticipantPage, channel: str) -> None:
+    """Join `channel` and record yourself with `save: 'upload'`, upload progress collected in `__uploads`."""
+    page.join(channel)
     page.page.evaluate(LISTEN)
     page.page.evaluate(
         "async () => { await window.netcall.startRecordMp4({save: 'upload'}); window.__started = Date.now(); }"
@@ -66,8 +68,7 @@ def test_recording_uploads_while_it_runs_and_arrives_identical(
     upload_server: DaphneServer, open_participant: PageFactory, tmp_path: Path
 ) -> None:
     page = open_participant(ALICE, upload_server)
-    page.join("upl-1")
-    start_upload_recording(page)
+    start_upload_recording(page, "upl-1")
     wait_for_uploaded_chunks(page, 3)  # bytes reach the server while recording
     result = page.page.evaluate(STOP)
     assert result["saved"] == "upload"
@@ -103,8 +104,7 @@ def test_upload_survives_a_network_cut(
         page = open_participant(ALICE, upload_server)
         page.base_url = proxy.url  # everything, signalling included, goes through the proxy
         page.allow_console_error(r"Failed to load resource|ERR_|net::")
-        page.join("upl-cut")
-        start_upload_recording(page)
+        start_upload_recording(page, "upl-cut")
         wait_for_uploaded_chunks(page, 1)
         proxy.cuts_left = 10_000  # the network goes away for uploads...
         page.page.wait_for_function("() => window.__uploads.some((e) => e.state === 'retrying')", timeout=30_000)
@@ -128,8 +128,7 @@ def test_closed_tab_leaves_a_partial_recording(
     upload_server: DaphneServer, open_participant: PageFactory, tmp_path: Path
 ) -> None:
     page = open_participant(ALICE, upload_server)
-    page.join("upl-crash")
-    start_upload_recording(page)
+    start_upload_recording(page, "upl-crash")
     wait_for_uploaded_chunks(page, 5)
     # the moment the server had everything recorded so far (a loaded machine may lag behind)
     recorded = page.page.wait_for_function(
@@ -161,8 +160,7 @@ def test_reload_mid_recording_completes_the_upload_on_the_next_page(
     upload_server: DaphneServer, open_participant: PageFactory
 ) -> None:
     page = open_participant(ALICE, upload_server)
-    page.join("upl-reload")
-    start_upload_recording(page)
+    start_upload_recording(page, "upl-reload")
     wait_for_uploaded_chunks(page, 3)
     last_size = max(e["size"] for e in uploads(page))
     page.reload()  # the page dies mid-recording; the next one finishes the upload from IndexedDB

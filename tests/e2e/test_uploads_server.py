@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -26,17 +27,25 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_test_media(directory / "clip.webm", seconds=6.0, size=(320, 240))
 
 
+def tuspy_upload(server: DaphneServer, account: str, clip: Path, *, via: str | None = None, **options: Any) -> str:
+    """Upload `clip` to CHANNEL as `account` with tuspy (`options` are its uploader's), through `via` (a
+    proxy's address) or straight to the server; the id of the recording it made."""
+    token = server.mint_token(account, CHANNEL, grants=("upload",))
+    tus = tus_client.TusClient((via or server.url) + "/api/uploads/", headers={"Authorization": f"Bearer {token}"})
+    uploader = tus.uploader(file_path=str(clip), **options)
+    uploader.upload()
+    return recording_id_of(str(uploader.url), token)
+
+
 def test_tuspy_uploads_a_file_unchanged(upload_server: DaphneServer, clip: Path) -> None:
-    token = upload_server.mint_token("alice", CHANNEL, grants=("upload",))
-    tus = tus_client.TusClient(upload_server.url + "/api/uploads/", headers={"Authorization": f"Bearer {token}"})
-    uploader = tus.uploader(
-        file_path=str(clip),
+    recording_id = tuspy_upload(
+        upload_server,
+        "alice",
+        clip,
         chunk_size=16 * 1024,
         metadata={"filename": "clip.webm", "filetype": "video/webm"},
         upload_checksum=True,
     )
-    uploader.upload()
-    recording_id = recording_id_of(str(uploader.url), token)
     data = wait_for_status(upload_server, recording_id)
     original = download(upload_server.url + data["urls"]["original"])
     assert hashlib.sha256(original).hexdigest() == hashlib.sha256(clip.read_bytes()).hexdigest() == data["sha256"]
@@ -53,18 +62,17 @@ def test_upload_survives_network_cuts(upload_server: DaphneServer, clip: Path) -
     try:
         proxy.cut_after = 20_000
         proxy.cuts_left = 2
-        token = upload_server.mint_token("bob", CHANNEL, grants=("upload",))
-        tus = tus_client.TusClient(proxy.url + "/api/uploads/", headers={"Authorization": f"Bearer {token}"})
-        uploader = tus.uploader(
-            file_path=str(clip),
+        recording_id = tuspy_upload(
+            upload_server,
+            "bob",
+            clip,
+            via=proxy.url,
             chunk_size=48 * 1024,
             metadata={"filename": "cut.webm", "filetype": "video/webm"},
             retries=5,
             retry_delay=0,
         )
-        uploader.upload()
         assert proxy.cuts == 2
-        recording_id = recording_id_of(str(uploader.url), token)
     finally:
         proxy.close()
     data = wait_for_status(upload_server, recording_id)
@@ -72,11 +80,10 @@ def test_upload_survives_network_cuts(upload_server: DaphneServer, clip: Path) -
 
 
 def test_seekable_rendition_has_duration(upload_server: DaphneServer, clip: Path, tmp_path: Path) -> None:
-    token = upload_server.mint_token("carol", CHANNEL, grants=("upload",))
-    tus = tus_client.TusClient(upload_server.url + "/api/uploads/", headers={"Authorization": f"Bearer {token}"})
-    uploader = tus.uploader(file_path=str(clip), chunk_size=1024 * 1024, metadata={"filetype": "video/webm"})
-    uploader.upload()
-    data = wait_for_status(upload_server, recording_id_of(str(uploader.url), token))
+    recording_id = tuspy_upload(
+        upload_server, "carol", clip, chunk_size=1024 * 1024, metadata={"filetype": "video/webm"}
+    )
+    data = wait_for_status(upload_server, recording_id)
     seekable = tmp_path / "seekable.webm"
     seekable.write_bytes(download(upload_server.url + data["urls"]["seekable"]))
     with av.open(str(seekable)) as container:

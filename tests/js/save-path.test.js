@@ -98,23 +98,29 @@ class FakeDir {
   }
 
   async getDirectoryHandle(name, { create = false } = {}) {
-    const entry = this.entries.get(name);
-    if (entry instanceof FakeDir) return entry;
-    if (entry) throw domError('TypeMismatchError');
-    if (!create) throw domError('NotFoundError');
-    const dir = new FakeDir(name);
-    this.entries.set(name, dir);
-    return dir;
+    return this.#entry(FakeDir, name, create);
   }
 
   async getFileHandle(name, { create = false } = {}) {
+    return this.#entry(FakeFile, name, create);
+  }
+
+  /**
+   * The entry `name` of this kind, made when `create` says so, as the File System Access API answers.
+   * @template {FakeDir | FakeFile} T
+   * @param {new (name: string) => T} Kind
+   * @param {string} name
+   * @param {boolean} create
+   * @returns {T}
+   */
+  #entry(Kind, name, create) {
     const entry = this.entries.get(name);
-    if (entry instanceof FakeFile) return entry;
+    if (entry instanceof Kind) return entry;
     if (entry) throw domError('TypeMismatchError');
     if (!create) throw domError('NotFoundError');
-    const file = new FakeFile(name);
-    this.entries.set(name, file);
-    return file;
+    const made = new Kind(name);
+    this.entries.set(name, made);
+    return made;
   }
 
   /** @param {string} path @returns {FakeDir | FakeFile | undefined} */

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,8 @@ import av
 import numpy as np
 
 from recording.testing.sync import SYNC_BEEP_SECONDS, SYNC_FLASH_FRAMES, SYNC_PERIOD
+
+AUDIO_FRAME = 960  # samples: 20 ms at 48 kHz
 
 
 def write_test_media(
@@ -41,23 +45,17 @@ def write_test_media(
         if sound_stream is not None:
             sound_stream.layout = "mono"
         if video_stream is not None:
-            _write_video(out, video_stream, seconds=seconds, fps=fps, size=size, rgb=rgb)
+            image = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+            image[:, :] = rgb
+            _write_video(out, video_stream, itertools.repeat(image, int(seconds * fps)), fps=fps)
         if sound_stream is None:
             return path
-        samples_per_frame = 960
-        total = int(seconds * 48000)
-        for start in range(0, total, samples_per_frame):
-            t = (np.arange(start, start + samples_per_frame) / 48000.0).astype(np.float32)
-            data = (0.4 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
-            for a, b in silent:
-                data[(t >= a) & (t < b)] = 0.0
-            data = data.reshape(1, -1)
-            sound = av.AudioFrame.from_ndarray(data, format="flt", layout="mono")
-            sound.sample_rate = 48000
-            sound.pts = start
-            sound.time_base = Fraction(1, 48000)
-            out.mux(sound_stream.encode(sound))
-        out.mux(sound_stream.encode(None))
+        total = -(-int(seconds * 48000) // AUDIO_FRAME) * AUDIO_FRAME  # whole frames, the last one past the end
+        t = (np.arange(total) / 48000.0).astype(np.float32)
+        pcm = (0.4 * np.sin(2 * np.pi * tone_hz * t)).astype(np.float32)
+        for a, b in silent:
+            pcm[(t >= a) & (t < b)] = 0.0
+        _write_audio(out, sound_stream, pcm)
     return path
 
 
@@ -75,35 +73,34 @@ def write_sync_media(
         audio: Any = out.add_stream("libopus", rate=48000)
         audio.layout = "mono"
         period = int(SYNC_PERIOD * fps)
-        for i in range(int(seconds * fps)):
-            image = np.full((size[1], size[0], 3), 255 if i % period < SYNC_FLASH_FRAMES else 110, dtype=np.uint8)
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
-        total = int(seconds * 48000)
-        t = np.arange(total) / 48000.0
+        images = (
+            np.full((size[1], size[0], 3), 255 if i % period < SYNC_FLASH_FRAMES else 110, dtype=np.uint8)
+            for i in range(int(seconds * fps))
+        )
+        _write_video(out, video, images, fps=fps)
+        t = np.arange(int(seconds * 48000)) / 48000.0
         phase = np.mod(t - offset_ms / 1000, SYNC_PERIOD)
         pcm = np.where(phase < SYNC_BEEP_SECONDS, 0.4 * np.sin(2 * np.pi * tone_hz * t), 0.0).astype(np.float32)
-        for start in range(0, total - 960 + 1, 960):
-            sound = av.AudioFrame.from_ndarray(pcm[start : start + 960].reshape(1, -1), format="flt", layout="mono")
-            sound.sample_rate = 48000
-            sound.pts = start
-            sound.time_base = Fraction(1, 48000)
-            out.mux(audio.encode(sound))
-        out.mux(audio.encode(None))
+        _write_audio(out, audio, pcm)
     return path
 
 
-def _write_video(
-    out: Any, video: Any, *, seconds: float, fps: int, size: tuple[int, int], rgb: tuple[int, int, int]
-) -> None:
-    image = np.zeros((size[1], size[0], 3), dtype=np.uint8)
-    image[:, :] = rgb
-    for i in range(int(seconds * fps)):
+def _write_video(out: Any, video: Any, images: Iterable[np.ndarray], *, fps: int) -> None:
+    """RGB images, one a frame at `fps`, then the encoder's tail."""
+    for i, image in enumerate(images):
         frame = av.VideoFrame.from_ndarray(image, format="rgb24")
         frame.pts = i
         frame.time_base = Fraction(1, fps)
         out.mux(video.encode(frame))
     out.mux(video.encode(None))
+
+
+def _write_audio(out: Any, audio: Any, pcm: np.ndarray) -> None:
+    """Mono float samples at 48 kHz in 20 ms frames (a partial last frame is left out), then the encoder's tail."""
+    for start in range(0, len(pcm) - AUDIO_FRAME + 1, AUDIO_FRAME):
+        sound = av.AudioFrame.from_ndarray(pcm[start : start + AUDIO_FRAME].reshape(1, -1), format="flt", layout="mono")
+        sound.sample_rate = 48000
+        sound.pts = start
+        sound.time_base = Fraction(1, 48000)
+        out.mux(audio.encode(sound))
+    out.mux(audio.encode(None))
