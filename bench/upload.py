@@ -2,7 +2,7 @@
 same file to the same disk, in the same run.
 
     .venv/bin/python -m bench.upload [--mib 1024] [--chunk-mib 8] [--rounds 3] [--server netcall|daphne]
-                                     [--no-ceiling] [--one-patch-only]
+                                     [--no-ceiling] [--unsynced] [--one-patch-only]
 
 The server is started as `make run` starts it (`python -m netcall_site.serve`: uvicorn; `--server daphne`
 starts stock Daphne on the same application, for comparison), the embedded default (SQLite, in-memory
@@ -16,10 +16,18 @@ nearly all the CPU measured is the server's. Measured per upload:
   the server (its sha256, computed while writing; the file moved into storage);
 - the server process's CPU seconds (every thread) and its peak RSS above idle (sampled every 20 ms);
 
-and beside each upload, `cp SOURCE TARGET` followed by `fsync(TARGET)` of the same file in the same
-directory (the server fsyncs each PATCH before it answers), and (unless `--no-ceiling`) the same upload to
-the same uvicorn serving bench/bare_upload.py, an app that only writes each ASGI message and fsyncs: what
-this server and Python cost before netcall does anything. Everything is removed at the end.
+and beside each upload, in the same round:
+
+- `cp SOURCE TARGET` followed by one `fsync(TARGET)` of the same file in the same directory;
+- the same copy with an fsync after every chunk of the PATCH size (`copy_file_range` of one chunk, then
+  `fsync`): what a copy that makes each chunk durable before the next, as the server does before it
+  answers each PATCH, costs on this disk (for one PATCH it is the same as the line above);
+- unless `--no-ceiling`, the same upload to the same uvicorn serving bench/bare_upload.py, an app that only
+  writes each ASGI message and fsyncs: what this server and Python cost before netcall does anything;
+- with `--unsynced`, the same upload to netcall without the fsync that ends each PATCH
+  (bench/upload_unsynced.py): the most that deferring it could gain. It and netcall take turns going first.
+
+Everything is removed at the end.
 """
 
 from __future__ import annotations
@@ -70,6 +78,26 @@ def cp_fsync(source: Path, target: Path) -> float:
         os.fsync(fd)
     finally:
         os.close(fd)
+    elapsed = time.perf_counter() - started
+    target.unlink()
+    return elapsed
+
+
+def copy_fsync_every(source: Path, target: Path, chunk: int) -> float:
+    """`source` copied to `target` in the kernel (`copy_file_range`, as `cp` does), `fsync` after each chunk."""
+    subprocess.run(["sync"], check=True)
+    started = time.perf_counter()
+    with source.open("rb") as src, target.open("xb") as dst:
+        size = os.fstat(src.fileno()).st_size
+        copied = 0
+        while copied < size:
+            count = min(chunk, size - copied)
+            while count:
+                done = os.copy_file_range(src.fileno(), dst.fileno(), count)
+                if done == 0:
+                    raise OSError(f"{source} ended at {copied} of {size} bytes")
+                copied, count = copied + done, count - done
+            os.fsync(dst.fileno())
     elapsed = time.perf_counter() - started
     target.unlink()
     return elapsed
@@ -144,7 +172,8 @@ def upload_once(root: Path, source: Path, sha256: str, chunk: int, server_kind: 
         server=server_kind,
     )
     try:
-        token = server.mint_token("bench", "bench", grants=["upload"])
+        # The bare app takes no token (and has no token API to mint one).
+        token = "bare" if server_kind == "bare" else server.mint_token("bench", "bench", grants=["upload"])
         warm = TusConnection(server.port, token)
         warm.patch(warm.create(MIB), source, 0, MIB)  # code paths loaded before measuring
         warm.close()
@@ -179,6 +208,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="uploads of each kind (medians reported)")
     parser.add_argument("--server", choices=("netcall", "daphne"), default="netcall")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the bare app under the same server")
+    parser.add_argument("--unsynced", action="store_true", help="also netcall without its fsync per PATCH")
     parser.add_argument("--one-patch-only", action="store_true", help="only the upload in one PATCH (memory)")
     args = parser.parse_args()
     size = args.mib * MIB
@@ -191,44 +221,65 @@ def main() -> None:
         sha256 = write_random(source, size)
         rows = []
         for name, chunk in kinds.items():
-            results: list[Result] = []
-            bare: list[Result] = []
+            runs: dict[str, list[Result]] = {"netcall": [], "bare": [], "unsynced": []}
             copies: list[float] = []
-            for _ in range(args.rounds):
+            chunked_copies: list[float] = []
+            for round_ in range(args.rounds):
                 copies.append(cp_fsync(source, root / "copy.bin"))  # beside each upload, same disk
-                results.append(upload_once(root, source, sha256, chunk, args.server))
-                line = f"{name}: {results[-1]} / cp+fsync {copies[-1]:.2f} s"
+                chunked_copies.append(copy_fsync_every(source, root / "copy.bin", chunk))
+                servers = [args.server, "unsynced"] if args.unsynced else [args.server]
+                for server in servers if round_ % 2 == 0 else servers[::-1]:  # neither always goes first
+                    runs["unsynced" if server == "unsynced" else "netcall"].append(
+                        upload_once(root, source, sha256, chunk, server)
+                    )
                 if not args.no_ceiling:
-                    bare.append(upload_once(root, source, sha256, chunk, "bare"))
-                    line += f" / bare app {bare[-1].seconds:.2f} s"
+                    runs["bare"].append(upload_once(root, source, sha256, chunk, "bare"))
+                line = f"{name}: {runs['netcall'][-1]} / cp+fsync {copies[-1]:.2f} s"
+                line += f" / fsync every chunk {chunked_copies[-1]:.2f} s"
+                others = [(kind, r[-1].seconds) for kind, r in runs.items() if kind != "netcall" and r]
+                line += "".join(f" / {kind} {elapsed:.2f} s" for kind, elapsed in others)
                 print(line, file=sys.stderr, flush=True)
-            rows.append(_row(f"{name} ({results[0].patches})", args.mib, results, bare, copies))
+            rows.append(_row(f"{name} ({runs['netcall'][0].patches})", args.mib, runs, copies, chunked_copies))
     print(f"{args.mib} MiB, server: {args.server}, medians of {args.rounds}\n")
     print(
-        "| upload | netcall (tus) | bare app, same server | `cp` + `fsync` | ratio | bare app ratio "
-        "| server CPU per GiB (bare app) | server RSS peak |"
+        "| upload | netcall (tus) | netcall, no fsync per PATCH | bare app, same server | `cp` + `fsync` "
+        "| `cp`, `fsync` every chunk | ratio to `cp` + `fsync` | ratio to `cp`, `fsync` every chunk "
+        "| bare app ratio | server CPU per GiB (no fsync; bare app) | server RSS peak |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(rows))
 
 
-def _row(name: str, mib: int, results: list[Result], bare: list[Result], copies: list[float]) -> str:
+def _row(name: str, mib: int, runs: dict[str, list[Result]], copies: list[float], chunked: list[float]) -> str:
     gib = mib / 1024
-    seconds = statistics.median(r.seconds for r in results)
-    copy = statistics.median(copies)
-    cpu = statistics.median(r.server_cpu for r in results)
-    rss = max(r.rss_growth_mib for r in results)
-    bare_seconds = statistics.median(r.seconds for r in bare) if bare else None
-    bare_cpu = statistics.median(r.server_cpu for r in bare) if bare else None
-    return (
-        f"| {name} | {mib / seconds:.0f} MiB/s ({seconds:.2f} s) | "
-        + (f"{mib / bare_seconds:.0f} MiB/s ({bare_seconds:.2f} s)" if bare_seconds else "-")
-        + f" | {mib / copy:.0f} MiB/s ({copy:.2f} s) | {copy / seconds:.2f} | "
-        + (f"{copy / bare_seconds:.2f}" if bare_seconds else "-")
-        + f" | {cpu / gib:.2f} s"
-        + (f" ({bare_cpu / gib:.2f} s)" if bare_cpu is not None else "")
-        + f" | +{rss:.1f} MiB |"
-    )
+
+    def seconds(kind: str) -> float | None:
+        return statistics.median(r.seconds for r in runs[kind]) if runs[kind] else None
+
+    def cpu(kind: str) -> str:
+        return f"{statistics.median(r.server_cpu for r in runs[kind]) / gib:.2f} s" if runs[kind] else "-"
+
+    def speed(elapsed: float | None) -> str:
+        return f"{mib / elapsed:.0f} MiB/s ({elapsed:.2f} s)" if elapsed else "-"
+
+    netcall, unsynced, bare = seconds("netcall"), seconds("unsynced"), seconds("bare")
+    assert netcall is not None
+    copy, copy_every = statistics.median(copies), statistics.median(chunked)
+    rss = max(r.rss_growth_mib for r in runs["netcall"])
+    cells = [
+        name,
+        speed(netcall),
+        speed(unsynced),
+        speed(bare),
+        speed(copy),
+        speed(copy_every),
+        f"**{copy / netcall:.2f}**",
+        f"{copy_every / netcall:.2f}",
+        f"{copy / bare:.2f}" if bare else "-",
+        f"{cpu('netcall')} ({cpu('unsynced')}; {cpu('bare')})",
+        f"+{rss:.1f} MiB",
+    ]
+    return "| " + " | ".join(cells) + " |"
 
 
 if __name__ == "__main__":

@@ -286,13 +286,20 @@ def _answers(url: str) -> bool:
         return False
 
 
+# Benchmarks' baselines, served by the same server with the same options (`server=` the key).
+BENCH_APPS = {
+    "bare": "bench.bare_upload:application",  # the barest upload app: a ceiling
+    "unsynced": "bench.upload_unsynced:application",  # netcall without the fsync that ends each PATCH
+}
+
+
 def server_command(port: int, server: str = "netcall") -> list[str]:
     """The command line of the server: the one `make run` uses, or (for comparisons) stock Daphne, or the
-    same server on the bare upload app of bench/bare_upload.py (`server="bare"`, a benchmark's ceiling)."""
+    same server on one of the benchmarks' apps in `BENCH_APPS` (e.g. `server="bare"`, bench/bare_upload.py)."""
     if server == "daphne":
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "netcall_site.asgi:application"]
     serve = [sys.executable, "-m", "netcall_site.serve", "--host", "127.0.0.1", "--port", str(port)]
-    return [*serve, "--app", "bench.bare_upload:application"] if server == "bare" else serve
+    return [*serve, "--app", BENCH_APPS[server]] if server in BENCH_APPS else serve
 
 
 def _launch(port: int, env: Mapping[str, str], log_path: Path, server: str = "netcall") -> subprocess.Popen[bytes]:
