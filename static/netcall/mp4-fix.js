@@ -10,6 +10,12 @@
 //     learn how far each track's samples reach;
 //  3. at the end returns fixed-size patches for `mvhd`, `mehd`, every `tkhd` and `mdhd`.
 //
+// It also puts the Opus track's pre-skip right. Chromium's MP4 muxer writes 3840 samples (80 ms) in
+// `dOps` whatever the encoder's delay, which is libopus's lookahead, 312 samples at 48 kHz (measured: a
+// tone written from the first sample decodes from sample 316 on). A decoder drops pre-skip samples at
+// the start, so the header cost every file its first 73.5 ms of audio, and the audio decoded that much
+// shorter than the video (issue 13). The WebM muxer writes the same encoder's stream with a pre-skip of 0.
+//
 // The caller writes what `push()` returns and applies `finish().patches` (seek and overwrite; the
 // file's length does not change). Anything unexpected turns the fixer into a pass-through.
 //
@@ -20,6 +26,12 @@ import { StreamFixer, concat } from './stream-fixer.js';
 
 const MAX_HEADER_BYTES = 4 << 20;
 const MAX_MOOF_BYTES = 4 << 20;
+/** The pre-skip Chromium writes in `dOps`, whatever its Opus encoder's delay. */
+const CHROMIUM_OPUS_PRE_SKIP = 3840;
+/** libopus's lookahead at 48 kHz (2.5 ms + 4 ms of delay compensation): the encoder's real delay. */
+const OPUS_LOOKAHEAD = 312;
+/** Bytes between an audio sample entry's header and its child boxes (ISO/IEC 14496-12, AudioSampleEntry). */
+const AUDIO_SAMPLE_ENTRY_FIELDS = 28;
 
 /** @typedef {import('./stream-fixer.js').Patch} Patch */
 /** @typedef {import('./stream-fixer.js').FinishResult} FinishResult */
@@ -221,7 +233,8 @@ export class Mp4Fixer extends StreamFixer {
   }
 
   /**
-   * Note where every duration field of the (rewritten) moov lands in the output.
+   * Note where every duration field of the (rewritten) moov lands in the output; put an Opus
+   * track's pre-skip right (in place: `moov` is the new copy).
    * @param {Uint8Array<ArrayBuffer>} moov
    * @param {number} at output offset of moov
    */
@@ -271,8 +284,21 @@ export class Mp4Fixer extends StreamFixer {
             }
             break;
           case 'mdia':
+          case 'minf':
+          case 'stbl':
           case 'mvex':
             walk(body, offset + box.size, trak);
+            break;
+          case 'stsd': // a full box with an entry count, then the sample entries
+            walk(body + 8, offset + box.size, trak);
+            break;
+          case 'Opus':
+            walk(body + AUDIO_SAMPLE_ENTRY_FIELDS, offset + box.size, trak);
+            break;
+          case 'dOps': // version, channel count, pre-skip (16 bits), ...
+            if (box.size >= box.headerLength + 4 && view.getUint16(body + 2) === CHROMIUM_OPUS_PRE_SKIP) {
+              view.setUint16(body + 2, OPUS_LOOKAHEAD);
+            }
             break;
           case 'mehd':
             this.#mehdAt = version === 1 ? at + body + 4 : -1; // a version-0 mehd is left alone

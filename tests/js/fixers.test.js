@@ -175,6 +175,15 @@ for (const container of /** @type {const} */ (['webm', 'mp4'])) {
           }
         }
       });
+
+      test("Opus audio decodes from the start: the pre-skip is the encoder's delay, not Chromium's 80 ms", () => {
+        for (const [name, cases] of byRecording) {
+          const probed = /** @type {import('./support/media.js').Probe} */ (cases[0].probed);
+          const audio = probed.streams?.find((s) => s.type === 'audio');
+          assert.ok(audio && audio.codec === 'opus', `${name}: no Opus stream (${JSON.stringify(probed.streams)})`);
+          assert.ok(audio.first !== undefined && audio.first < 0.01, `${name}: the audio decodes from ${audio.first} s`);
+        }
+      });
     }
 
     test('a cut recording: no throw, and PyAV reads the duration of what is left', () => {

@@ -142,7 +142,11 @@ def probe_one(path: Path) -> dict[str, Any]:
                 length = float(packet.duration * packet.time_base) if packet.duration else gaps.get(index, 0.0)
                 info = streams[index]
                 info["end"] = max(info["end"], pts + length)
-                info["frames"] += len(packet.decode())
+                for frame in packet.decode():
+                    info["frames"] += 1
+                    time = getattr(frame, "time", None)  # a subtitle has none
+                    if time is not None and "first" not in info:
+                        info["first"] = float(time)
             return {"ok": True, "duration": header, "streams": list(streams.values())}
     except (av.error.FFmpegError, OSError) as err:
         return {"ok": False, "error": f"{type(err).__name__}: {err}"}

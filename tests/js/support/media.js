@@ -83,8 +83,9 @@ async function load(dir) {
  * @property {boolean} ok whether it opened and every packet decoded
  * @property {string} [error]
  * @property {number | null} [duration] seconds, as the header says (null: none)
- * @property {{type: string, codec: string, end: number, frames: number}[]} [streams] `end`: where the
- *   stream's last packet ends, in seconds; `frames`: how many decoded
+ * @property {{type: string, codec: string, end: number, frames: number, first?: number}[]} [streams] `end`: where
+ *   the stream's last packet ends, in seconds; `frames`: how many decoded; `first`: the first decoded
+ *   frame's time (a decoder drops an Opus stream's pre-skip there)
  */
 
 /**
