@@ -255,8 +255,11 @@ def measure_sync(path: Path) -> SyncTrack:
         if onset < 0.02:
             continue  # cut by the start of the file: its real onset is unknown
         t = audio_start + onset
+        # An identified beep may be seconds off its flash (lost time); one whose tone was cut (the file's
+        # end) or drowned is matched only within half a period, never with a neighbour's flash.
+        reach = PERIOD * 2.5 if ident is not None else PERIOD / 2
         candidates = [
-            p for p in flashes if abs(t - flashes[p]) < PERIOD * 2.5 and (ident is None or p % len(ID_TONES) == ident)
+            p for p in flashes if abs(t - flashes[p]) < reach and (ident is None or p % len(ID_TONES) == ident)
         ]
         if not candidates:
             continue
