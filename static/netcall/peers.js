@@ -1,6 +1,15 @@
 // The media mesh: one RTCPeerConnection per remote member, negotiated with "perfect negotiation"
 // (docs/protocol.md, "Peer connection negotiation"). The member that joins offers first; of two
 // accounts the one that sorts lower is polite. Remote tracks are grouped into one MediaStream per account.
+//
+// Our audio and video are sent as one stream (one `a=msid` stream id on both m-lines, kept for the
+// connection's life, whatever track is sent): a receiver plays the tracks of one stream in lip sync
+// (Chromium's RtpStreamsSynchronizer pairs them by that id, using the RTCP sender reports), and tracks of
+// no stream each on their own delay: a member's video then ran 50-700 ms off its audio (issue 13).
+// Every transceiver also negotiates the abs-capture-time header extension where the browser offers it
+// (Chromium: stopped by default): each received frame then carries its capture time on the sender's
+// clock (`getSynchronizationSources()`), which a recording of the member aligns its audio and video by
+// (lip-sync.js).
 
 import { ClientErrorCode, NetcallError } from './errors.js';
 
@@ -15,6 +24,29 @@ const DISCONNECTED_GRACE_MS = 5000;
 const CONNECT_TIMEOUT_MS = 20_000;
 /** ICE restarts tried before the impolite side rebuilds the connection from scratch. */
 const MAX_ICE_RESTARTS = 2;
+/** The RTP header extension that carries each frame's capture time (sender's NTP clock). */
+const ABS_CAPTURE_TIME = 'http://www.webrtc.org/experiments/rtp-hdrext/abs-capture-time';
+
+/**
+ * Ask to negotiate abs-capture-time on every transceiver of `pc`, where the browser has it but stops it.
+ * @param {RTCPeerConnection} pc
+ */
+function negotiateCaptureTimes(pc) {
+  for (const transceiver of pc.getTransceivers()) {
+    const t = /** @type {any} */ (transceiver);
+    if (typeof t.setHeaderExtensionsToNegotiate !== 'function' || transceiver.currentDirection === 'stopped') continue;
+    /** @type {{uri: string, direction: RTCRtpTransceiverDirection}[]} */
+    const extensions = t.getHeaderExtensionsToNegotiate();
+    const capture = extensions.find((e) => e.uri === ABS_CAPTURE_TIME);
+    if (!capture || capture.direction !== 'stopped') continue;
+    capture.direction = 'sendrecv';
+    try {
+      t.setHeaderExtensionsToNegotiate(extensions);
+    } catch (err) {
+      console.debug('netcall: abs-capture-time not negotiated', err);
+    }
+  }
+}
 
 /**
  * @typedef {object} PeerCallbacks
@@ -30,6 +62,8 @@ const MAX_ICE_RESTARTS = 2;
 class Peer {
   /** Every remote track of this member, one per kind. */
   stream = new MediaStream();
+  /** The stream our tracks are sent in (its id is the msid of both m-lines); it holds no track itself. */
+  #sending = new MediaStream();
   #pc;
   #cb;
   #makingOffer = false;
@@ -123,11 +157,14 @@ class Peer {
       .filter((t) => t.direction !== 'stopped' && t.receiver.track.kind === kind);
     const current = transceivers.find((t) => t.sender.track) ?? transceivers[0];
     if (!current) {
-      if (track) this.#pc.addTrack(track);
+      if (track) this.#pc.addTrack(track, this.#sending);
+      negotiateCaptureTimes(this.#pc);
       return;
     }
     if (current.sender.track !== track) await current.sender.replaceTrack(track);
     if (track && !current.direction.includes('send')) {
+      // A transceiver the remote's offer created, that we never sent on: it has no stream yet.
+      current.sender.setStreams?.(this.#sending);
       current.direction = current.direction === 'inactive' ? 'sendonly' : 'sendrecv';
     }
   }
@@ -151,9 +188,10 @@ class Peer {
   #attachLocalMedia() {
     for (const kind of KINDS) {
       const track = this.#cb.localTrack(kind);
-      if (track) this.#pc.addTrack(track);
-      else this.#pc.addTransceiver(kind, { direction: 'recvonly' });
+      if (track) this.#pc.addTrack(track, this.#sending);
+      else this.#pc.addTransceiver(kind, { direction: 'recvonly', streams: [this.#sending] });
     }
+    negotiateCaptureTimes(this.#pc);
   }
 
   #stopWaiting() {
@@ -192,13 +230,14 @@ class Peer {
         this.#settingAnswer = false;
       }
       if (description.type === 'offer') {
+        negotiateCaptureTimes(pc); // on the transceivers the offer created, before we answer
         if (this.#waitingForOffer) {
           this.#waitingForOffer = false;
           clearTimeout(this.#offerTimer);
           // addTrack reuses the transceivers the offer created, so our media rides the same m-lines.
           for (const kind of KINDS) {
             const track = this.#cb.localTrack(kind);
-            if (track) pc.addTrack(track);
+            if (track) pc.addTrack(track, this.#sending);
           }
         }
         await pc.setLocalDescription();
