@@ -1,6 +1,6 @@
 """Server A/V sync: a sync source (flash and beep at the same instant every 2 s, from one clock) hosts a
-recorded live session; the composite (whose packets are also the RTMP push) and the host's member files,
-aligned by the `senderStart` the callback gives, hold the flash-to-beep offset within 50 ms.
+recorded live session; the composite, the RTMP stream as a listener receives it, and the host's member
+files, aligned by the `senderStart` the callback gives, hold the flash-to-beep offset within 50 ms.
 
 The composite can line a member up only once its first RTCP sender report came (aiortc's sender sends
 them every 0.5-1.5 s; Chromium's about every second): the flash at 1 s may come before it and is not
@@ -9,6 +9,7 @@ judged. Without the alignment the composite was off by 90-110 ms (audio later: i
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from django.conf import settings as django_settings
 from recording.jobs.queue import jobs_run_pending
 from recording.live import callbacks
 from recording.models.live import LiveSession
-from tests.support.live.broadcast import eventually, free_port, room_name
+from tests.support.live.broadcast import eventually, room_name
 from tests.support.live.client import LiveClient
 from tests.support.live.sync_tracks import BeepTrack, FlashTrack, SyncClock, beep_times, flash_times, offsets
 
@@ -30,10 +31,12 @@ TOLERANCE = 0.050
 SESSION_SECONDS = 9.0  # four flashes (1, 3, 5, 7 s); the recording's length, not a wait for something
 
 
-async def test_composite_and_member_files_keep_lip_sync(live_dirs: Path, settings: Any) -> None:
+async def test_composite_push_and_member_files_keep_lip_sync(
+    live_dirs: Path, rtmp_listener: tuple[str, Path, subprocess.Popen[str]], settings: Any
+) -> None:
     room = room_name()
     host = await LiveClient.connect("alice")
-    rtmp = f"rtmp://127.0.0.1:{free_port()}/live/x"
+    rtmp, received_flv, listener = rtmp_listener
     assert (await host.join(room, {"liveEnable": True, "rtmpUrl": rtmp, "rtmpRecord": True}))["type"] == "ack"
     clock = SyncClock()
     await host.publish_to_recorder(tracks=(FlashTrack(clock), BeepTrack(clock)))
@@ -46,6 +49,7 @@ async def test_composite_and_member_files_keep_lip_sync(live_dirs: Path, setting
 
     await eventually(finished, timeout=60, what="the session's files to be finished")
     await host.close()
+    await asyncio.to_thread(listener.communicate, None, 60)  # the listener ends when the push does
     session = await LiveSession.objects.aget(channel=room)
     payload = await database_sync_to_async(callbacks.live_payload)(session, event_id="sync")
     entries = {(f["kind"], f["account"]): f for f in payload["files"]}
@@ -60,10 +64,13 @@ async def test_composite_and_member_files_keep_lip_sync(live_dirs: Path, setting
 
     # the first flash may come before the first sender report (see above): judged from the second on
     composite = offsets(flash_times(path("composite", None)), beep_times(path("composite", None)))[1:]
+    pushed = offsets(flash_times(received_flv), beep_times(received_flv))[1:]
     video, audio = entries[("video", "alice")], entries[("audio", "alice")]
     shift = audio["senderStart"] - video["senderStart"]  # file seconds of the audio file, on the video's
     member = offsets(flash_times(path("video", "alice")), [t + shift for t in beep_times(path("audio", "alice"))])
-    print("composite", [round(o * 1000) for o in composite], "member files", [round(o * 1000) for o in member])
-    assert len(composite) >= 3 and len(member) >= 3, (composite, member)
+    ms = {name: [round(o * 1000) for o in found] for name, found in (("composite", composite), ("push", pushed))}
+    print(ms, "member files", [round(o * 1000) for o in member])
+    assert len(composite) >= 3 and len(pushed) >= 3 and len(member) >= 3, (composite, pushed, member)
     assert all(abs(o) <= TOLERANCE for o in composite), composite
+    assert all(abs(o) <= TOLERANCE for o in pushed), pushed
     assert all(abs(o) <= TOLERANCE for o in member), member

@@ -57,7 +57,11 @@ def relay(url: str, allowed_hosts: list[str]) -> int:
         print(f"refused: {exc}", flush=True)
         return 2
     try:
-        source = av.open(sys.stdin.buffer, "r", format="flv", options={"analyzeduration": "0", "probesize": "4096"})
+        # The raw pipe: a read returns what has arrived. The buffered reader's read(32 KiB) waited for 32 KiB,
+        # seconds of a quiet picture (10.5 s before the first byte went out, for black video and silence).
+        # The FLV header, metadata and both sequence headers come first, in a few hundred bytes.
+        stdin = open(sys.stdin.fileno(), "rb", buffering=0, closefd=False)  # noqa: SIM115 (the process's own)
+        source = av.open(stdin, "r", format="flv", options={"analyzeduration": "0", "probesize": "1024"})
         streams = [s for s in source.streams if s.type in ("video", "audio")]
         target = av.open(target_url, "w", format="flv", options=options)
         mapping = {s.index: target.add_stream_from_template(s) for s in streams}
