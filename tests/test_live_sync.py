@@ -9,6 +9,7 @@ judged. Without the alignment the composite was off by 90-110 ms (audio later: i
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -25,10 +26,16 @@ from tests.support.live.broadcast import eventually, room_name
 from tests.support.live.client import LiveClient
 from tests.support.live.sync_tracks import BeepTrack, FlashTrack, SyncClock, beep_times, flash_times, offsets
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio, pytest.mark.timeout(180)]
-
 TOLERANCE = 0.050
-SESSION_SECONDS = 9.0  # four flashes (1, 3, 5, 7 s); the recording's length, not a wait for something
+# Four flashes (1, 3, 5, 7 s): the recording's length, not a wait for something. The drift run of
+# docs/performance.md is this test with NETCALL_LIVE_SYNC_SECONDS=600 (ten minutes, 300 flashes).
+SESSION_SECONDS = float(os.environ.get("NETCALL_LIVE_SYNC_SECONDS", "9"))
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.asyncio,
+    pytest.mark.timeout(180 + 2 * SESSION_SECONDS),
+]
 
 
 async def test_composite_push_and_member_files_keep_lip_sync(
@@ -68,8 +75,10 @@ async def test_composite_push_and_member_files_keep_lip_sync(
     video, audio = entries[("video", "alice")], entries[("audio", "alice")]
     shift = audio["senderStart"] - video["senderStart"]  # file seconds of the audio file, on the video's
     member = offsets(flash_times(path("video", "alice")), [t + shift for t in beep_times(path("audio", "alice"))])
-    ms = {name: [round(o * 1000) for o in found] for name, found in (("composite", composite), ("push", pushed))}
-    print(ms, "member files", [round(o * 1000) for o in member])
+    for name, found in (("composite", composite), ("push", pushed), ("member files", member)):
+        ms = [round(o * 1000) for o in found]
+        span = f"{min(ms, default=0)}…{max(ms, default=0)} ms"
+        print(f"{name}: {len(ms)} flashes, {span}, first {ms[:4]}, last {ms[-4:]}")
     assert len(composite) >= 3 and len(pushed) >= 3 and len(member) >= 3, (composite, pushed, member)
     assert all(abs(o) <= TOLERANCE for o in composite), composite
     assert all(abs(o) <= TOLERANCE for o in pushed), pushed
