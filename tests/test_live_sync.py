@@ -47,7 +47,12 @@ async def test_composite_push_and_member_files_keep_lip_sync(
     assert (await host.join(room, {"liveEnable": True, "rtmpUrl": rtmp, "rtmpRecord": True}))["type"] == "ack"
     clock = SyncClock()
     await host.publish_to_recorder(tracks=(FlashTrack(clock), BeepTrack(clock)))
-    await asyncio.sleep(SESSION_SECONDS)
+    # the session's length (a ping every 10 s keeps a long one's host a member: the timeout is 45 s)
+    ends = asyncio.get_running_loop().time() + SESSION_SECONDS
+    while (left := ends - asyncio.get_running_loop().time()) > 0:
+        await asyncio.sleep(min(10.0, left))
+        if left > 10.0:
+            assert (await host.request("ping"))["type"] == "ack"
     assert (await host.request("leave"))["type"] == "ack"
 
     async def finished() -> bool:
