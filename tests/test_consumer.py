@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.core import signing
 from django.utils import timezone
@@ -507,3 +508,12 @@ async def test_open_connections_per_token_are_capped(settings) -> None:
     assert await second.closed_with() == 1008
     await second.close()
     await first.close()
+
+
+async def test_a_channel_layer_message_without_a_handler_closes_the_socket_with_1011() -> None:
+    """The consumer's own dispatch loop (NetcallConsumer.__call__) ends the connection on a failed layer
+    message, as Channels' loop did, instead of going on deaf to its room."""
+    room, (alice,) = await room_with("alice")
+    member = await Member.objects.aget(room__name=room, account="alice")
+    await get_channel_layer().send(member.channel_name, {"type": "no.such.handler"})
+    assert await alice.closed_with() == 1011
