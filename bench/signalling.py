@@ -293,7 +293,10 @@ def netcall_servers(tmp: Path, *, scale_out: bool, database_url: str | None) -> 
 
     with contextlib.ExitStack() as stack:
         if scale_out:
-            env = {**SERVER_ENV, **stack.enter_context(shared_backends_env())}
+            # As the deployment past one machine runs its web processes (README): jobs and recording in
+            # processes of their own (none is due here), not in a thread of each web process.
+            deployed = {"NETCALL_JOBS_IN_PROCESS": "0", "NETCALL_RECORDER_IN_PROCESS": "0"}
+            env = {**SERVER_ENV, **deployed, **stack.enter_context(shared_backends_env())}
             stack.callback(stop_all)
             servers += [start_daphne(tmp / "a", env), start_daphne(tmp / "b", env)]
         else:

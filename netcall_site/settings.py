@@ -90,13 +90,15 @@ _redis_url = env_str("REDIS_URL")
 if _redis_url:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Members' traffic over Redis pub/sub, the recorder's channels as Redis queues (the module says why).
+            "BACKEND": "recording.signalling.redis_layer.SplitRedisChannelLayer",
             # The prefix lets several deployments (or test runs) share one Redis. The socket timeout must
             # outlast channels_redis's 5 s blocking receive (BZPOPMIN): redis-py 8 defaults it to 5 s, and
             # a receive that times out at the same moment as the server answers kills the consumer.
             "CONFIG": {
                 "hosts": [{"address": _redis_url, "socket_timeout": 30, "socket_connect_timeout": 5}],
                 "prefix": env_str("NETCALL_REDIS_PREFIX", "netcall"),
+                "durable_prefixes": ["netcall-recorder"],  # recording.live.services.RECORDER_CHANNEL and its sessions'
             },
         }
     }

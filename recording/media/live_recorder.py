@@ -113,6 +113,9 @@ class LiveRecorder:
         self.expected: dict[str, set[str]] = {}  # account -> the tracks it announced while a broadcaster
         self.peered: set[str] = set()  # accounts that ever opened a peer connection to us
         self.left_at: dict[str, float] = {}  # account -> when it left (time.monotonic()), while gone
+        # The room's events come on a channel of our own: `self.channel` (the `#recorder` member's, named when
+        # the host joined) may be a durable queue that no group can hold (recording/signalling/redis_layer.py).
+        self.events_channel: str | None = None
 
     def __repr__(self) -> str:
         return f"LiveRecorder({self.session_id[:8]})"
@@ -141,7 +144,8 @@ class LiveRecorder:
         if refusal is not None:
             await self._finish(refusal)
             return
-        await self.layer.group_add(self.group, self.channel)
+        self.events_channel = await self.layer.new_channel("recorder.")
+        await self.layer.group_add(self.group, self.events_channel)
         for member in await database_sync_to_async(live.live_members)(room_id=self.room_id):
             if not is_server_account(member.account):
                 self._set_person(
@@ -171,11 +175,12 @@ class LiveRecorder:
     async def _loop(self) -> str:
         inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
-        async def receive() -> None:
+        async def receive(channel: str) -> None:
             while True:
-                await inbox.put(await self.layer.receive(self.channel))
+                await inbox.put(await self.layer.receive(channel))
 
-        receiver = asyncio.create_task(receive())
+        assert self.events_channel is not None
+        receivers = [asyncio.create_task(receive(self.channel)), asyncio.create_task(receive(self.events_channel))]
         try:
             deadline = time.monotonic() + settings.NETCALL_LIVE_MAX_SECONDS
             heartbeat_every = float(settings.NETCALL_LIVE_HEARTBEAT_SECONDS)
@@ -197,13 +202,15 @@ class LiveRecorder:
                     message = await asyncio.wait_for(inbox.get(), timeout=max(0.05, min(next_beat, deadline) - now))
                 except TimeoutError:
                     continue
-                if receiver.done():
-                    receiver.result()
+                for receiver in receivers:
+                    if receiver.done():
+                        receiver.result()
                 reason = await self._handle(message)
                 if reason is not None:
                     return reason
         finally:
-            receiver.cancel()
+            for receiver in receivers:
+                receiver.cancel()
 
     async def _handle(self, message: dict[str, Any]) -> str | None:
         kind = message.get("type")
@@ -535,7 +542,8 @@ class LiveRecorder:
                 )
             except Exception:
                 logger.exception("%r: accounting for the expected files", self)
-        await self.layer.group_discard(self.group, self.channel)
+        if self.events_channel is not None:
+            await self.layer.group_discard(self.group, self.events_channel)
         departure = await database_sync_to_async(live.live_end)(
             session_id=self.session_id, reason=reason, ended_at=ended_at
         )

@@ -28,13 +28,21 @@ def _reachable(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def require_redis() -> None:
+    """Skip without Redis on 6379 — but fail in CI, whose machines run it."""
+    _require(_reachable(6379), "these tests need Redis on 6379")
+
+
 def require_postgres_and_redis() -> None:
     """Skip without PostgreSQL on 5432 and Redis on 6379 — but fail in CI, whose machines run both."""
-    if _reachable(5432) and _reachable(6379):
+    _require(_reachable(5432) and _reachable(6379), "scale-out tests need PostgreSQL on 5432 and Redis on 6379")
+
+
+def _require(present: bool, message: str) -> None:
+    if present:
         return
-    message = "scale-out tests need PostgreSQL on 5432 and Redis on 6379"
     if os.environ.get("CI"):
-        pytest.fail(message + " (CI machines run both)")
+        pytest.fail(message + " (CI machines run PostgreSQL and Redis)")
     pytest.skip(message)
 
 
