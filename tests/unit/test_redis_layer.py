@@ -82,7 +82,7 @@ async def test_group_send_reaches_members_in_both_processes(
     await two.group_discard("room-x", there)
     await one.group_send("room-x", {"type": "room.event", "frame": {"n": 2}})
     assert (await receive(two, recorder_events))["frame"] == {"n": 2}
-    assert two.broadcast._get_layer().channels[there].qsize() == 0  # discarded: nothing for it
+    assert two.broadcast._state().channels[there].qsize() == 0  # discarded: nothing for it
 
 
 async def test_a_channel_nobody_reads_holds_at_most_its_capacity(
@@ -94,9 +94,35 @@ async def test_a_channel_nobody_reads_holds_at_most_its_capacity(
         await one.send(stuck, {"type": "x", "n": n})
     await one.send(other, {"type": "y"})
     assert await receive(two, other) == {"type": "y"}  # the other channel of that process still gets its own
-    queue = two.broadcast._get_layer().channels[stuck]
+    queue = two.broadcast._state().channels[stuck]
     assert queue.qsize() == 3  # capacity
     assert queue.dropped == 7
     assert [(await receive(two, stuck))["n"] for _ in range(3)] == [0, 1, 2]  # the oldest kept, the newest dropped
     await one.send(stuck, {"type": "x", "n": 10})
     assert (await receive(two, stuck))["n"] == 10  # room again once it is read
+
+
+async def test_both_connections_come_back_after_redis_drops_them(
+    processes: tuple[SplitRedisChannelLayer, SplitRedisChannelLayer],
+) -> None:
+    one, two = processes
+    member = await two.new_channel()
+    await one.group_add("room-y", await one.new_channel())
+    await one.send(member, {"type": "before"})
+    assert (await receive(two, member))["type"] == "before"
+    async with redis.Redis.from_url(REDIS_URL) as client:
+        name = f"{one.broadcast.prefix}pubsub"
+        ours = [c for c in await client.client_list() if c["name"] == name]
+        assert len(ours) == 3  # one publisher (one), two subscribers
+        for connection in ours:
+            await client.client_kill_filter(_id=connection["id"])
+    # Messages published while a connection is down are lost (pub/sub); wait until one gets through.
+    async with asyncio.timeout(30):
+        while True:
+            await one.send(member, {"type": "after"})
+            try:
+                async with asyncio.timeout(0.5):
+                    if (await two.receive(member))["type"] == "after":
+                        break
+            except TimeoutError:
+                continue
