@@ -60,7 +60,7 @@ chromium:
 	@scripts/ensure-chromium.sh $(BIN)/python
 
 clean:
-	rm -rf $(VENV) node_modules var/*.sqlite3 .pytest_cache .mypy_cache .ruff_cache static/netcall/types
+	rm -rf $(VENV) node_modules var/*.sqlite3 var/*.sqlite3-wal var/*.sqlite3-shm .pytest_cache .mypy_cache .ruff_cache static/netcall/types
 
 # The npm packages of package.json (TypeScript, fake-indexeddb, tus-js-client for the upload tests), exactly
 # as package-lock.json pins them. The SDK's checks and node tests use them;
