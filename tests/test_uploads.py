@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from recording.library.storage import recording_storage, staging_path
 from recording.models import Job, Recording, RoomEvent, Upload
 from recording.tokens import token_mint
 from recording.uploads.services import upload_append, upload_create, upload_get
+from recording.uploads.tus import TusError
 from recording.uploads.upkeep import uploads_sweep
 from tests.support.mediafiles import write_test_media
 from tests.support.tus_client import OCTETS, TUS, bearer, body_of, create, meta, patch, use_upload_dirs
@@ -354,6 +356,23 @@ def test_a_patch_of_deferred_length_also_counts_the_channel_quota(client: Client
     assert (response["Upload-Length"], response["Netcall-Recording-Status"]) == ("3000", "uploading")
     assert kinds[-1] == "UPDATE recording_recording" and len(kinds) == 7
     assert Recording.objects.get().status == Recording.Status.UPLOADING
+
+
+def test_a_length_declared_between_the_read_and_the_lease_is_not_overwritten() -> None:
+    """The row a PATCH checked is leased only if it still has that length: a length another request declared
+    meanwhile (here an empty PATCH) wins, and the late PATCH gets 409 `length_changed`."""
+    upload = upload_create(account="alice", channel="room1", length=None, metadata={})
+    stale = upload_get(upload.id)
+    declared = upload_append(
+        upload=upload_get(upload.id), offset=0, stream=io.BytesIO(), content_length=0, declared_length=10
+    )
+    assert declared.upload.length == 10
+    with pytest.raises(TusError) as refused:
+        upload_append(upload=stale, offset=0, stream=io.BytesIO(b"x" * 20), content_length=20, declared_length=20)
+    assert (refused.value.status, refused.value.code) == (409, "length_changed")
+    upload.refresh_from_db()
+    assert (upload.length, upload.offset, upload.lock_token) == (10, 0, "")
+    assert staging_path(upload.id).read_bytes() == b""
 
 
 def test_download_links_are_signed_ranged_and_expire(client: Client, webm: bytes) -> None:
