@@ -52,7 +52,7 @@ bench: $(VENV)/.dev-installed chromium
 	@command -v ffmpeg >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq ffmpeg >/dev/null; } || { echo "bench/live_recording.py needs ffmpeg for its baseline"; exit 1; }
 	$(BIN)/python -m bench.signalling
 	$(BIN)/python -m bench.signalling --scale-out
-	$(BIN)/python -m bench.upload
+	$(BIN)/python -m bench.upload --floor
 	$(BIN)/python -m bench.live_recording --seconds 60
 	$(BIN)/python -m bench.recording_memory
 
