@@ -52,7 +52,7 @@ bench: $(VENV)/.dev-installed chromium
 	@command -v ffmpeg >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq ffmpeg >/dev/null; } || { echo "bench/live_recording.py needs ffmpeg for its baseline"; exit 1; }
 	$(BIN)/python -m bench.signalling
 	$(BIN)/python -m bench.signalling --scale-out
-	$(BIN)/python -m bench.upload
+	$(BIN)/python -m bench.upload --floor
 	$(BIN)/python -m bench.live_recording --seconds 60
 	$(BIN)/python -m bench.recording_memory
 
@@ -60,7 +60,7 @@ chromium:
 	@scripts/ensure-chromium.sh $(BIN)/python
 
 clean:
-	rm -rf $(VENV) node_modules var/*.sqlite3 .pytest_cache .mypy_cache .ruff_cache static/netcall/types
+	rm -rf $(VENV) node_modules var/*.sqlite3 var/*.sqlite3-wal var/*.sqlite3-shm .pytest_cache .mypy_cache .ruff_cache static/netcall/types
 
 # The npm packages of package.json (TypeScript, fake-indexeddb, tus-js-client for the upload tests), exactly
 # as package-lock.json pins them. The SDK's checks and node tests use them;

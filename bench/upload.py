@@ -2,7 +2,7 @@
 same file to the same disk, in the same run.
 
     .venv/bin/python -m bench.upload [--mib 1024] [--chunk-mib 8] [--rounds 3] [--server netcall|daphne]
-                                     [--no-ceiling] [--unsynced] [--one-patch-only]
+                                     [--no-ceiling] [--unsynced] [--floor] [--one-patch-only]
 
 The server is started as `make run` starts it (`python -m netcall_site.serve`: uvicorn; `--server daphne`
 starts stock Daphne on the same application, for comparison), the embedded default (SQLite, in-memory
@@ -25,7 +25,11 @@ and beside each upload, in the same round:
 - unless `--no-ceiling`, the same upload to the same uvicorn serving bench/bare_upload.py, an app that only
   writes each ASGI message and fsyncs: what this server and Python cost before netcall does anything;
 - with `--unsynced`, the same upload to netcall without the fsync that ends each PATCH
-  (bench/upload_unsynced.py): the most that deferring it could gain. It and netcall take turns going first.
+  (bench/upload_unsynced.py): the most that deferring it could gain. It and netcall take turns going first;
+- with `--floor`, the same requests over loopback TCP to a receiver written in C (bench/upload_floor.c,
+  compiled here with `cc`): socket → 256 KiB buffer → `write`, `fsync` at the end of each request, a
+  one-byte answer before the sender sends the next. No Python, no HTTP: what this machine allows over a
+  socket, the floor under any server.
 
 Everything is removed at the end.
 """
@@ -101,6 +105,28 @@ def copy_fsync_every(source: Path, target: Path, chunk: int) -> float:
     elapsed = time.perf_counter() - started
     target.unlink()
     return elapsed
+
+
+def build_floor(directory: Path) -> Path | None:
+    """bench/upload_floor.c compiled into `directory`, or None (with a note) where there is no C compiler."""
+    binary = directory / "upload_floor"
+    try:
+        subprocess.run(["cc", "-O2", "-o", str(binary), str(REPO / "bench" / "upload_floor.c")], check=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        print(f"--floor: cannot compile bench/upload_floor.c ({exc}): no floor measured", file=sys.stderr)
+        return None
+    return binary
+
+
+def floor_copy(binary: Path, source: Path, target: Path, chunk: int) -> tuple[float, float]:
+    """The C receiver's time and CPU seconds for `source` in requests of `chunk` bytes, each fsynced."""
+    subprocess.run(["sync"], check=True)
+    done = subprocess.run(
+        [str(binary), str(source), str(target), str(chunk)], check=True, capture_output=True, text=True
+    )
+    target.unlink()
+    elapsed, cpu = done.stdout.split()
+    return float(elapsed), float(cpu)
 
 
 class TusConnection:
@@ -204,29 +230,36 @@ def upload_once(root: Path, source: Path, sha256: str, chunk: int, server_kind: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mib", type=int, default=1024, help="size of the file, MiB")
-    parser.add_argument("--chunk-mib", type=int, default=8, help="PATCH size of the chunked upload, MiB")
+    parser.add_argument(
+        "--chunk-mib", type=float, default=8, help="PATCH size of the chunked upload, MiB (0.25: 256 KiB)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="uploads of each kind (medians reported)")
     parser.add_argument("--server", choices=("netcall", "daphne"), default="netcall")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the bare app under the same server")
     parser.add_argument("--unsynced", action="store_true", help="also netcall without its fsync per PATCH")
+    parser.add_argument("--floor", action="store_true", help="also a C receiver over loopback (no Python)")
     parser.add_argument("--one-patch-only", action="store_true", help="only the upload in one PATCH (memory)")
     args = parser.parse_args()
     size = args.mib * MIB
-    kinds = {"one PATCH": size, f"{args.chunk_mib} MiB PATCHes": args.chunk_mib * MIB}
+    kinds = {"one PATCH": size, f"{args.chunk_mib:g} MiB PATCHes": int(args.chunk_mib * MIB)}
     if args.one_patch_only:
-        del kinds[f"{args.chunk_mib} MiB PATCHes"]
+        del kinds[f"{args.chunk_mib:g} MiB PATCHes"]
     with tempfile.TemporaryDirectory(prefix="netcall-bench-upload-", dir=REPO / "var") as tmp:
         root = Path(tmp)
         source = root / "source.bin"
         sha256 = write_random(source, size)
+        floor_binary = build_floor(root) if args.floor else None
         rows = []
         for name, chunk in kinds.items():
             runs: dict[str, list[Result]] = {"netcall": [], "bare": [], "unsynced": []}
             copies: list[float] = []
             chunked_copies: list[float] = []
+            floors: list[tuple[float, float]] = []
             for round_ in range(args.rounds):
                 copies.append(cp_fsync(source, root / "copy.bin"))  # beside each upload, same disk
                 chunked_copies.append(copy_fsync_every(source, root / "copy.bin", chunk))
+                if floor_binary is not None:
+                    floors.append(floor_copy(floor_binary, source, root / "copy.bin", chunk))
                 servers = [args.server, "unsynced"] if args.unsynced else [args.server]
                 for server in servers if round_ % 2 == 0 else servers[::-1]:  # neither always goes first
                     runs["unsynced" if server == "unsynced" else "netcall"].append(
@@ -236,21 +269,29 @@ def main() -> None:
                     runs["bare"].append(upload_once(root, source, sha256, chunk, "bare"))
                 line = f"{name}: {runs['netcall'][-1]} / cp+fsync {copies[-1]:.2f} s"
                 line += f" / fsync every chunk {chunked_copies[-1]:.2f} s"
+                line += f" / C floor {floors[-1][0]:.2f} s" if floors else ""
                 others = [(kind, r[-1].seconds) for kind, r in runs.items() if kind != "netcall" and r]
                 line += "".join(f" / {kind} {elapsed:.2f} s" for kind, elapsed in others)
                 print(line, file=sys.stderr, flush=True)
-            rows.append(_row(f"{name} ({runs['netcall'][0].patches})", args.mib, runs, copies, chunked_copies))
+            rows.append(_row(f"{name} ({runs['netcall'][0].patches})", args.mib, runs, copies, chunked_copies, floors))
     print(f"{args.mib} MiB, server: {args.server}, medians of {args.rounds}\n")
     print(
         "| upload | netcall (tus) | netcall, no fsync per PATCH | bare app, same server | `cp` + `fsync` "
-        "| `cp`, `fsync` every chunk | ratio to `cp` + `fsync` | ratio to `cp`, `fsync` every chunk "
-        "| bare app ratio | server CPU per GiB (no fsync; bare app) | server RSS peak |"
+        "| `cp`, `fsync` every chunk | C over loopback | ratio to `cp` + `fsync` | ratio to `cp`, `fsync` every chunk "
+        "| bare app ratio | C ratio | server CPU per GiB (no fsync; bare app; C) | server RSS peak |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("|" + " --- |" * 13)
     print("\n".join(rows))
 
 
-def _row(name: str, mib: int, runs: dict[str, list[Result]], copies: list[float], chunked: list[float]) -> str:
+def _row(
+    name: str,
+    mib: int,
+    runs: dict[str, list[Result]],
+    copies: list[float],
+    chunked: list[float],
+    floors: list[tuple[float, float]],
+) -> str:
     gib = mib / 1024
 
     def seconds(kind: str) -> float | None:
@@ -265,6 +306,8 @@ def _row(name: str, mib: int, runs: dict[str, list[Result]], copies: list[float]
     netcall, unsynced, bare = seconds("netcall"), seconds("unsynced"), seconds("bare")
     assert netcall is not None
     copy, copy_every = statistics.median(copies), statistics.median(chunked)
+    floor = statistics.median(f[0] for f in floors) if floors else None
+    floor_cpu = f"{statistics.median(f[1] for f in floors) / gib:.2f} s" if floors else "-"
     rss = max(r.rss_growth_mib for r in runs["netcall"])
     cells = [
         name,
@@ -273,10 +316,12 @@ def _row(name: str, mib: int, runs: dict[str, list[Result]], copies: list[float]
         speed(bare),
         speed(copy),
         speed(copy_every),
+        speed(floor),
         f"**{copy / netcall:.2f}**",
         f"{copy_every / netcall:.2f}",
         f"{copy / bare:.2f}" if bare else "-",
-        f"{cpu('netcall')} ({cpu('unsynced')}; {cpu('bare')})",
+        f"{copy / floor:.2f}" if floor else "-",
+        f"{cpu('netcall')} ({cpu('unsynced')}; {cpu('bare')}; {floor_cpu})",
         f"+{rss:.1f} MiB",
     ]
     return "| " + " | ".join(cells) + " |"

@@ -72,6 +72,14 @@ TEMPLATES = [
     },
 ]
 
+# The embedded SQLite database keeps its journal in WAL mode: a commit appends to the -wal file and, with
+# synchronous=FULL, syncs that file only (the rollback journal synced the journal and the database file on
+# every commit), and readers never wait for a writer. Durable all the same. NORMAL (opt-in, README) does not
+# sync at commit: a power cut may lose the last commits, never corrupt the file.
+SQLITE_SYNCHRONOUS_LEVELS = ("FULL", "NORMAL")
+NETCALL_SQLITE_SYNCHRONOUS = env_str("NETCALL_SQLITE_SYNCHRONOUS", "FULL").strip().upper()
+_synchronous = NETCALL_SQLITE_SYNCHRONOUS if NETCALL_SQLITE_SYNCHRONOUS in SQLITE_SYNCHRONOUS_LEVELS else "FULL"
+
 _database_url = env_str("DATABASE_URL")
 if _database_url:
     DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
@@ -81,7 +89,11 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": env_str("NETCALL_DB_PATH", str(VAR_DIR / "netcall.sqlite3")),
             # Signalling writes room state from many coroutines; wait for the lock instead of failing.
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": f"PRAGMA journal_mode=WAL; PRAGMA synchronous={_synchronous}",
+            },
             "TEST": {"NAME": env_str("NETCALL_TEST_DB_PATH", str(VAR_DIR / "test.sqlite3"))},
         }
     }

@@ -24,6 +24,14 @@ def netcall_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Error
         problems.append(Error("NETCALL_ROOM_CAPACITY must be at least 2.", id="netcall.E002"))
     if not isinstance(settings.NETCALL_ICE_SERVERS, list):
         problems.append(Error("NETCALL_ICE_SERVERS must be a JSON list of RTCIceServer objects.", id="netcall.E003"))
+    if settings.NETCALL_SQLITE_SYNCHRONOUS not in settings.SQLITE_SYNCHRONOUS_LEVELS:
+        problems.append(
+            Error(
+                f"NETCALL_SQLITE_SYNCHRONOUS must be one of {', '.join(settings.SQLITE_SYNCHRONOUS_LEVELS)} "
+                f"(got {settings.NETCALL_SQLITE_SYNCHRONOUS!r}); FULL is used meanwhile.",
+                id="netcall.E004",
+            )
+        )
     if settings.NETCALL_GUEST_MODE and not settings.DEBUG:
         problems.append(
             Warning(

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import pytest
-from django.db import connections
+from django.db import connection, connections
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from recording.jobs.queue import jobs_run_pending
@@ -18,12 +22,14 @@ from recording.library import services as library
 from recording.library.storage import recording_storage, staging_path
 from recording.models import Job, Recording, RoomEvent, Upload
 from recording.tokens import token_mint
-from recording.uploads.services import upload_append, upload_create
+from recording.uploads.services import upload_append, upload_create, upload_get
+from recording.uploads.tus import TusError
 from recording.uploads.upkeep import uploads_sweep
 from tests.support.mediafiles import write_test_media
 from tests.support.tus_client import OCTETS, TUS, bearer, body_of, create, meta, patch, use_upload_dirs
 
 pytestmark = pytest.mark.django_db
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
@@ -271,7 +277,9 @@ def test_concurrent_patches_never_interleave(webm: bytes) -> None:
         start.wait(timeout=10)
         try:
             body = fill * 2000
-            result = upload_append(upload_id=upload.id, offset=0, stream=HeldBody(body), content_length=len(body))
+            result = upload_append(
+                upload=upload_get(upload.id), offset=0, stream=HeldBody(body), content_length=len(body)
+            )
             results.append(result.written)
         except Exception as exc:
             results.append(getattr(exc, "status", exc))
@@ -292,6 +300,79 @@ def test_concurrent_patches_never_interleave(webm: bytes) -> None:
     content = staging_path(upload.id).read_bytes()
     assert upload.offset == 2000 and len(content) == 2000
     assert len(set(content)) == 1  # one writer's bytes, never a mix
+
+
+def _statements(run: Callable[[], T]) -> tuple[T, list[str]]:
+    """What `run()` returned and the kind of each SQL statement it ran (`SELECT FROM <table>`, `UPDATE <table>`)."""
+    with CaptureQueriesContext(connection) as queries:
+        result = run()
+    kinds = []
+    for query in queries:
+        sql = query["sql"]
+        verb = sql.split(" ", 1)[0]
+        table = sql.split(" FROM ", 1)[1] if verb == "SELECT" else sql.split(" ", 2)[1]
+        kinds.append(f"{verb} {table.split(' ', 1)[0].strip(chr(34))}")
+    return result, kinds
+
+
+def test_a_patch_runs_four_statements_and_reads_nothing_twice(client: Client) -> None:
+    """A PATCH to an upload whose length was declared at creation: the token's revocation, the upload with
+    its recording (one join: ownership, offset, length), the lease, the release. The row is not read again
+    after the release (the view wrote it) and the channel quota was counted at creation."""
+    location = create(client, length=3000, metadata=meta(filetype="video/webm"))
+    response, kinds = _statements(lambda: patch(client, location, 0, b"x" * 1000))
+    assert response.status_code == 204, response.content
+    assert (response["Upload-Offset"], response["Netcall-Recording-Status"]) == ("1000", "uploading")
+    upload = Upload.objects.get()
+    assert (upload.offset, upload.lock_token, upload.locked_until) == (1000, "", None)
+    assert kinds == [
+        "SELECT recording_revokedtoken",
+        "SELECT recording_upload",  # LEFT OUTER JOIN recording_recording
+        "UPDATE recording_upload",  # the lease (state open, at this offset, this length)
+        "UPDATE recording_upload",  # the release: offset, expiry
+    ]
+    head, kinds = _statements(lambda: client.head(location, headers={**TUS, **bearer()}))
+    assert head["Upload-Offset"] == "1000" and head["Netcall-Recording-Id"] == str(upload.recording_id)
+    assert kinds == ["SELECT recording_revokedtoken", "SELECT recording_upload"]
+
+
+def test_a_patch_of_deferred_length_also_counts_the_channel_quota(client: Client) -> None:
+    """An upload created without a length was not counted at creation: each PATCH checks the channel's
+    quota (two statements more), and the one that declares the length moves the recording on."""
+    location = create(client, length=None, metadata=meta(filetype="video/webm"))
+    response, kinds = _statements(lambda: patch(client, location, 0, b"x" * 1000))
+    assert response.status_code == 204
+    assert response["Netcall-Recording-Status"] == "recording"
+    assert kinds == [
+        "SELECT recording_revokedtoken",
+        "SELECT recording_upload",
+        "SELECT recording_recording",  # the channel's kept bytes
+        "SELECT recording_upload",  # its other open uploads
+        "UPDATE recording_upload",
+        "UPDATE recording_upload",
+    ]
+    response, kinds = _statements(lambda: patch(client, location, 1000, b"x" * 1000, **{"Upload-Length": "3000"}))
+    assert response.status_code == 204
+    assert (response["Upload-Length"], response["Netcall-Recording-Status"]) == ("3000", "uploading")
+    assert kinds[-1] == "UPDATE recording_recording" and len(kinds) == 7
+    assert Recording.objects.get().status == Recording.Status.UPLOADING
+
+
+def test_a_length_declared_between_the_read_and_the_lease_is_not_overwritten() -> None:
+    """The row a PATCH checked is leased only if it still has that length: a length another request declared
+    meanwhile (here an empty PATCH) wins, and the late PATCH gets 409 `length_changed`."""
+    upload = upload_create(account="alice", channel="room1", length=None, metadata={})
+    stale = upload_get(upload.id)
+    declared = upload_append(
+        upload=upload_get(upload.id), offset=0, stream=io.BytesIO(), content_length=0, declared_length=10
+    )
+    assert declared.upload.length == 10
+    with pytest.raises(TusError) as refused:
+        upload_append(upload=stale, offset=0, stream=io.BytesIO(b"x" * 20), content_length=20, declared_length=20)
+    assert (refused.value.status, refused.value.code) == (409, "length_changed")
+    upload.refresh_from_db()
+    assert (upload.length, upload.offset, upload.lock_token) == (10, 0, "")
+    assert staging_path(upload.id).read_bytes() == b""
 
 
 def test_download_links_are_signed_ranged_and_expire(client: Client, webm: bytes) -> None:

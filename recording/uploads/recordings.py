@@ -52,14 +52,23 @@ def recording_for_upload_created(*, upload: Upload) -> Recording:
 
 
 def recording_of_upload(upload: Upload) -> Recording | None:
-    recording_id = upload.recording_id
-    if recording_id is None:
+    """The upload's recording: the one read with it (`upload_get` joins it in), else read now."""
+    if upload.recording_id is None:
         return None
-    return Recording.objects.filter(pk=str(recording_id)).first()
+    try:
+        return upload.recording
+    except Recording.DoesNotExist:
+        return None
 
 
 def recording_length_known(*, upload: Upload) -> None:
-    Recording.objects.filter(upload=upload, status=Recording.Status.RECORDING).update(status=Recording.Status.UPLOADING)
+    """A recording's length became known: it is no longer being recorded, only uploaded."""
+    changed = Recording.objects.filter(upload=upload, status=Recording.Status.RECORDING).update(
+        status=Recording.Status.UPLOADING
+    )
+    recording = recording_of_upload(upload)
+    if changed and recording is not None:
+        recording.status = Recording.Status.UPLOADING
 
 
 def recording_upload_finished(

@@ -26,7 +26,7 @@ from typing import IO, Protocol
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from recording.library.finishing import transcode_quota_take
@@ -298,14 +298,15 @@ def upload_create(
     logger.info("Upload(%s) created by %s in %s, length %s", upload.id, account, channel, length)
     if length == 0:
         upload_complete(upload_id=upload.id)
-        upload.refresh_from_db()
+        upload = upload_get(upload.id)  # completed, and its recording filled
     return upload
 
 
 def upload_get(upload_id: uuid.UUID | str) -> Upload:
-    """The upload, or TusError 404 (never existed or terminated) / 410 (expired)."""
+    """The upload with its recording (one statement, joined), or TusError 404 (never existed or terminated)
+    / 410 (expired)."""
     try:
-        upload = Upload.objects.get(pk=uuid.UUID(str(upload_id)))
+        upload = Upload.objects.select_related("recording").get(pk=uuid.UUID(str(upload_id)))
     except (Upload.DoesNotExist, ValueError):
         raise TusError("not_found", "no such upload", status=404) from None
     if upload.state == Upload.State.EXPIRED:
@@ -313,23 +314,28 @@ def upload_get(upload_id: uuid.UUID | str) -> Upload:
     return upload
 
 
-def _acquire(upload_id: uuid.UUID, offset: int, now: datetime) -> str:
-    token = Upload.objects.filter(pk=upload_id, state=Upload.State.OPEN, offset=offset).lease(
+def _acquire(upload: Upload, offset: int, now: datetime) -> str:
+    """The upload's lease, claimed only while its row is still open at `offset` with the length the
+    caller's checks used (a compare-and-swap: the row read before is current from here on)."""
+    same_length = Q(length__isnull=True) if upload.length is None else Q(length=upload.length)
+    token = Upload.objects.filter(same_length, pk=upload.pk, state=Upload.State.OPEN, offset=offset).lease(
         seconds=settings.NETCALL_UPLOAD_LOCK_SECONDS, now=now
     )
     if token is not None:
         return token
-    upload = upload_get(upload_id)
-    if upload.offset != offset:
-        raise TusError("offset_mismatch", f"the upload is at offset {upload.offset}, not {offset}", status=409)
-    if upload.state == Upload.State.COMPLETE:
+    current = upload_get(upload.pk)
+    if current.offset != offset:
+        raise TusError("offset_mismatch", f"the upload is at offset {current.offset}, not {offset}", status=409)
+    if current.state == Upload.State.COMPLETE:
         raise TusError("complete", "the upload is already complete", status=409)
+    if current.length != upload.length:
+        raise TusError("length_changed", "another request declared the upload's length; retry", status=409)
     raise TusError("locked", "another request is writing to this upload; retry after it ends", status=423)
 
 
 def upload_append(
     *,
-    upload_id: uuid.UUID,
+    upload: Upload,
     offset: int,
     stream: Readable,
     content_length: int | None,
@@ -339,10 +345,12 @@ def upload_append(
 ) -> AppendResult:
     """Append a PATCH body at `offset`. 409 stale offset, 413 too large, 423 locked, 460 bad checksum.
 
-    A body cut short (the client went away) keeps the bytes that arrived, unless a checksum was sent:
-    then nothing of it is kept, since it cannot be verified.
+    `upload` is the row as the caller read it (`upload_get`, ownership checked): it is not read again. The
+    lease claims it only if it is still open at `offset` with that length, and from then on only this
+    request changes what the answer reports, so the row is updated in memory from what the release
+    writes instead of being read back. A body cut short (the client went away) keeps the bytes that
+    arrived, unless a checksum was sent: then nothing of it is kept, since it cannot be verified.
     """
-    upload = upload_get(upload_id)
     if upload.state == Upload.State.COMPLETE and offset == upload.offset and not content_length:
         return AppendResult(upload=upload, written=0)  # a repeated final PATCH: already done
     length = upload.length
@@ -358,24 +366,24 @@ def upload_append(
         if length is None:
             raise TusError("too_large", f"uploads may be at most {limit} bytes", status=413)
         raise TusError("too_large", f"the body would go past the upload's length {length}", status=413)
-    # The channel's quota: this upload may grow to what the others leave (a declared length counted
-    # at creation already fits, so this binds uploads of deferred length).
-    quota_end = _channel_room(upload.channel, excluding=upload.id)
-    if max(length or 0, offset + (content_length or 0)) > quota_end:
-        raise _channel_quota_error()
-    now = _now()
-    token = _acquire(upload_id, offset, now)
+    # The channel's quota binds uploads created without a length: this one may grow to what the others
+    # leave. A length declared at creation was counted then (and is counted for every upload created
+    # since), so such an upload may always reach it: its bytes are bounded by `limit`, no query needed.
+    quota_end = limit
+    if upload.length is None:
+        quota_end = _channel_room(upload.channel, excluding=upload.id)
+        if max(length or 0, offset + (content_length or 0)) > quota_end:
+            raise _channel_quota_error()
+    upload_id = upload.id
+    token = _acquire(upload, offset, _now())
     fields: dict[str, object] = {}  # what the release writes: nothing when the body was refused
     digest = None
     try:
         written, digest = _write_body(
             upload_id, token, offset, stream, content_length, checksum, limit, length, quota_end
         )
-        fields = {
-            "offset": offset + written,
-            "updated_at": _now(),
-            "expires_at": _expiry(_now()),
-        }
+        now = _now()
+        fields = {"offset": offset + written, "updated_at": now, "expires_at": _expiry(now)}
         if declared_length is not None and upload.length is None:
             fields["length"] = declared_length
         if partial:
@@ -383,15 +391,21 @@ def upload_append(
             metadata["netcall-partial"] = "1"
             fields["metadata"] = metadata
     finally:
-        released = Upload.objects.filter(pk=upload_id).release(token, **fields)
-    if released and digest is not None:
-        _digests.put(upload_id, offset + written, digest)
-    upload.refresh_from_db()
+        # Only while the row is still open: an upload expired meanwhile is not given an offset.
+        released = Upload.objects.filter(pk=upload_id, state=Upload.State.OPEN).release(token, **fields)
+    if released:
+        for name, value in fields.items():  # the row is now exactly this (we held it): no read back
+            setattr(upload, name, value)
+        upload.locked_until, upload.lock_token = None, ""
+        if digest is not None:
+            _digests.put(upload_id, offset + written, digest)
+    else:
+        upload.refresh_from_db()  # lost to another request, or expired: what the row says now
     if upload.length is not None and declared_length is not None and upload.offset < upload.length:
         recordings.recording_length_known(upload=upload)
     if upload.is_complete:
-        upload_complete(upload_id=upload.id)
-        upload.refresh_from_db()
+        upload_complete(upload_id=upload_id)
+        upload = upload_get(upload_id)  # completed, and its recording filled
     return AppendResult(upload=upload, written=written)
 
 

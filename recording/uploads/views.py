@@ -163,7 +163,7 @@ def uploads_resource(request: HttpRequest, upload_id: str) -> HttpResponse:
         content_length = tus.parse_non_negative(request.headers.get("Content-Length"), "Content-Length")
         upload = _owned(request, upload_id)
         result = upload_append(
-            upload_id=upload.id,
+            upload=upload,
             offset=offset,
             stream=request,
             content_length=content_length,
