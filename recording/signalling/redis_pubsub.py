@@ -27,7 +27,6 @@ import contextlib
 import logging
 import uuid
 import weakref
-from collections import deque
 from typing import Any
 
 from channels_redis.serializers import registry
@@ -70,7 +69,7 @@ class _LoopState:
         self.channels: dict[str, DroppingQueue] = {}
         self.groups: dict[str, set[str]] = {}  # the group's pub/sub name -> local channels in it
         self.subscribed: set[str] = set()
-        self.confirming: dict[str, deque[asyncio.Future[None]]] = {}
+        self.confirming: dict[str, list[asyncio.Future[None]]] = {}  # subscriptions Redis has yet to confirm
         self.publisher: AbstractConnection | None = None
         self.subscriber: AbstractConnection | None = None
         self.reader: asyncio.Task[None] | None = None
@@ -106,7 +105,7 @@ class _LoopState:
             return
         self.subscribed.add(name)
         confirmed = asyncio.get_running_loop().create_future()
-        self.confirming.setdefault(name, deque()).append(confirmed)
+        self.confirming.setdefault(name, []).append(confirmed)
         await self._ensure_reader()
         subscriber = self.subscriber
         # Not connected: the reader is reconnecting, and subscribes again to everything in `subscribed`.
@@ -180,12 +179,9 @@ class _LoopState:
                 if member is not None:
                     member.put_nowait(reply[2])
         elif kind == b"subscribe":
-            waiting = self.confirming.get(name)
-            while waiting:
-                confirmed = waiting.popleft()
+            for confirmed in self.confirming.pop(name, ()):
                 if not confirmed.done():
                     confirmed.set_result(None)
-            self.confirming.pop(name, None)
 
     async def close(self) -> None:
         if self.reader is not None:

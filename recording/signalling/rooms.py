@@ -240,12 +240,11 @@ def members_touch(*, sessions: list[str], at: datetime) -> list[str]:
     Returns the sessions that no longer exist (removed without their connection knowing)."""
     if not sessions:
         return []
-    touched = Member.objects.filter(session__in=_sessions_in(sessions)).update(
-        last_seen=Greatest("last_seen", Value(at))
-    )
+    listed = Member.objects.filter(session__in=_sessions_in(sessions))
+    touched = listed.update(last_seen=Greatest("last_seen", Value(at)))
     if touched == len(sessions):
         return []
-    present = set(Member.objects.filter(session__in=_sessions_in(sessions)).values_list("session", flat=True))
+    present = set(listed.values_list("session", flat=True))
     return [s for s in sessions if s not in present]
 
 
