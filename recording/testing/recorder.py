@@ -100,11 +100,22 @@ class Recorded:
 
 def stop(page: ParticipantPage, method: str, *args: Any, directory: Path, name: str) -> Recorded:
     """Stop a recording, fetch its Blob, write it under `directory`, return what stop resolved with."""
+    return fetch(page, stop_only(page, method, *args, name=name), directory=directory, name=name)
+
+
+def stop_only(page: ParticipantPage, method: str, *args: Any, name: str) -> dict[str, Any]:
+    """Stop a recording and keep its Blob in the page under `name` (`fetch` it later: reading a file out
+    keeps a page busy, which the recordings still running there would feel)."""
     install(page)
     out: dict[str, Any] = page.page.evaluate(
         "([name, method, args]) => window.__rec.stop(name, method, args)", [name, method, list(args)]
     )
     assert out["ok"], f"{page.account}: {method}{args} failed: {out}"
+    return out
+
+
+def fetch(page: ParticipantPage, out: dict[str, Any], *, directory: Path, name: str) -> Recorded:
+    """Write the Blob `stop_only` kept under `name` to `directory`."""
     data = base64.b64decode(page.page.evaluate("(name) => window.__rec.fetch(name)", name))
     meta = out["meta"]
     path = directory / meta["fileName"]

@@ -22,6 +22,7 @@ import wave
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -338,6 +339,161 @@ RAW_RECORDER_JS = """
   };
 }
 """
+
+
+# The sync source's own capture times, in its page: each beep's onset by the microphone's AudioData
+# timestamps (its capture time on the page's clock) and each frame's index with its capture time (the
+# camera's VideoFrame timestamps run on another clock, the browser's monotonic one: they are moved to the
+# page's by the least difference between a frame's reading and its timestamp, the frames read at once).
+# What the devices did, before any recorder or muxer: the reference the recordings are held to. Called
+# with a function that returns the stream, it follows the stream's video track from one camera to the
+# next (a camera turned off and on again): each track's frames are a segment with their own lead.
+CAPTURE_PROBE_JS = f"""
+(source) => {{
+  if (window.__captureProbe) return;
+  const current = typeof source === 'function' ? source : () => source;
+  const probe = window.__captureProbe = {{ beeps: [], frames: [], leads: [], stopped: false }};
+  const W = {WIDTH}, H = {HEIGHT}, TOP = {CODE_TOP}, BITS = {CODE_BITS};
+  const edges = Array.from({{ length: BITS + 1 }}, (_, i) => Math.floor((i * W) / BITS));
+  const readVideo = async (track) => {{
+    const segment = probe.leads.length;
+    probe.leads.push(Infinity);
+    const video = new MediaStreamTrackProcessor({{ track }}).readable.getReader();
+    for (;;) {{
+      const {{ value: frame, done }} = await video.read();
+      if (done || probe.stopped) {{ frame?.close(); break; }}
+      const readAt = performance.now();
+      const ts = frame.timestamp / 1000;
+      probe.leads[segment] = Math.min(probe.leads[segment], readAt - ts);
+      if (frame.codedWidth === W && frame.codedHeight === H) {{
+        const luma = new Uint8Array(frame.allocationSize());  // I420 or NV12: the luma plane comes first
+        await frame.copyTo(luma);
+        const y0 = TOP + Math.floor((H - TOP) / 4), y1 = H - Math.floor((H - TOP) / 4);
+        let code = 0;
+        for (let b = 0; b < BITS && code !== null; b++) {{
+          const pad = Math.max(1, Math.floor((edges[b + 1] - edges[b]) / 4));
+          let sum = 0, n = 0;
+          for (let y = y0; y < y1; y++) {{
+            for (let x = edges[b] + pad; x < edges[b + 1] - pad; x++) {{ sum += luma[y * W + x]; n++; }}
+          }}
+          const level = sum / n;
+          code = level > 70 && level < 180 ? null : (code << 1) | (level >= 128 ? 1 : 0);
+        }}
+        if (code !== null) probe.frames.push([ts, code, segment]);
+      }}
+      frame.close();
+    }}
+  }};
+  let followed = null;
+  const follow = () => {{
+    if (probe.stopped) {{ clearInterval(timer); return; }}
+    const track = current()?.getVideoTracks()[0];
+    if (track && track !== followed && track.readyState === 'live') {{ followed = track; void readVideo(track); }}
+  }};
+  const timer = setInterval(follow, 20);
+  follow();
+  const stream = current();
+  const audio = new MediaStreamTrackProcessor({{ track: stream.getAudioTracks()[0] }}).readable.getReader();
+  let loudUntil = -Infinity;
+  (async () => {{
+    for (;;) {{
+      const {{ value: data, done }} = await audio.read();
+      if (done || probe.stopped) {{ data?.close(); break; }}
+      const x = new Float32Array(data.numberOfFrames);
+      data.copyTo(x, {{ planeIndex: 0, format: 'f32-planar' }});
+      for (let i = 0; i < x.length; i++) {{
+        if (Math.abs(x[i]) < 0.25) continue;
+        const t = data.timestamp / 1000 + (i * 1000) / data.sampleRate;
+        if (t - loudUntil > 500) probe.beeps.push(t);
+        loudUntil = t;
+      }}
+      data.close();
+    }}
+  }})();
+}}
+"""
+
+
+@dataclass
+class CaptureTrack:
+    """The sync source's capture times, per period (CAPTURE_PROBE_JS)."""
+
+    offsets_ms: dict[int, float]  # beep minus flash
+    beeps_ms: dict[int, float]  # the beep's capture time (page clock)
+
+
+def _captured_frames(probe: dict[str, Any]) -> list[tuple[float, int]]:
+    """(capture time on the page's clock in ms, frame index) of every frame the probe read."""
+    leads = [float(lead) for lead in probe["leads"]]
+    return [(float(ts) + leads[int(segment)], int(code)) for ts, code, segment in probe["frames"]]
+
+
+def capture_track(probe: dict[str, Any]) -> CaptureTrack:
+    """Per period, the beep's capture time minus its flash's, from CAPTURE_PROBE_JS's `__captureProbe`
+    (one camera run: a camera turned on again starts its frame indices afresh, see `capture_alignment`)."""
+    frames_per_period = round(PERIOD * FPS)
+    by_period: dict[int, list[float]] = {}
+    for captured_at, code in _captured_frames(probe):
+        at = captured_at - (code % frames_per_period) * 1000 / FPS
+        by_period.setdefault(int(code) // frames_per_period, []).append(at)
+    flashes = {p: float(np.median(v)) for p, v in by_period.items() if len(v) >= 3}
+    offsets: dict[int, float] = {}
+    beeps: dict[int, float] = {}
+    for beep in probe["beeps"]:
+        near = [p for p in flashes if abs(float(beep) - flashes[p]) < PERIOD * 500]
+        if near:
+            p = min(near, key=lambda p: abs(float(beep) - flashes[p]))
+            offsets[p] = round(float(beep) - flashes[p], 1)
+            beeps[p] = float(beep)
+    return CaptureTrack(offsets_ms=offsets, beeps_ms=beeps)
+
+
+@dataclass
+class AlignedBeep:
+    """A beep of a recording, held to its capture (`capture_alignment`)."""
+
+    file_seconds: float  # where the beep starts in the file
+    skew_ms: float  # how much later it lies in the file than the video captured with it (earlier if < 0)
+
+
+# A beep is judged by the frames within this of it (seconds), and only with at least ALIGN_FRAMES of them.
+ALIGN_SPAN = 1.0
+ALIGN_FRAMES = 5
+
+
+def capture_alignment(path: Path, probe: dict[str, Any]) -> list[AlignedBeep]:
+    """Each beep of a recording against the video around it, relative to their capture (CAPTURE_PROBE_JS).
+
+    Pairs no flash with a beep, so it holds across a camera turned off and on (whose frames restart at
+    index 0, out of step with the microphone's beeps): each readable frame of the file is matched to the
+    probe's frame of the same index nearest in time, each beep to the probe's beep nearest in time; a
+    file keeps the timeline where every beep lies as far from its capture as the frames around it do."""
+    audio, rate, audio_start, _, frames = _decode(path)
+    captured: dict[int, list[float]] = {}
+    for at, code in _captured_frames(probe):
+        captured.setdefault(code, []).append(at)
+    coded = [(t * 1000, index) for t, index, _ in frames if index is not None and index in captured]
+    if not coded:
+        return []
+    # File time against page time, roughly: from the file's first frames (the first camera run, whose
+    # indices are each other's first).
+    rough = float(np.median([t - min(captured[index]) for t, index in coded[: FPS * 2]]))
+    video: list[tuple[float, float]] = []  # (file ms, file ms - capture ms)
+    for t, index in coded:
+        at = min(captured[index], key=lambda c: abs(t - rough - c))
+        if abs(t - rough - at) < PERIOD * 250:
+            video.append((t, t - at))
+    beeps = [float(b) for b in probe["beeps"]]
+    out: list[AlignedBeep] = []
+    for onset, _ in _beeps(audio, rate):
+        if onset < 0.02 or not beeps:
+            continue  # cut by the start of the file: its real onset is unknown
+        t = (audio_start + onset) * 1000
+        at = min(beeps, key=lambda c: abs(t - rough - c))
+        near = [lag for ft, lag in video if abs(ft - t) <= ALIGN_SPAN * 1000]
+        if abs(t - rough - at) < PERIOD * 250 and len(near) >= ALIGN_FRAMES:
+            out.append(AlignedBeep(file_seconds=t / 1000, skew_ms=round(t - at - float(np.median(near)), 1)))
+    return out
 
 
 def write_sync_file(path: Path, *, seconds: float = 8.0, audio_delay: float = 0.0, drop_audio: float = 0.0) -> Path:

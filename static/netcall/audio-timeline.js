@@ -162,3 +162,54 @@ export function downmix(channels) {
   for (const channel of channels) for (let i = 0; i < out.length; i++) out[i] += channel[i] / channels.length;
   return out;
 }
+
+/** Chunks a TimestampSmoother takes its median over (1 s of 10 ms chunks). */
+export const SMOOTH_CHUNKS = 100;
+/** After this many chunks (half a second) its median is settled: place the input afresh by it, once. */
+export const SETTLED_CHUNKS = 50;
+
+/**
+ * Steady timestamps for an input whose chunks are stamped when they were handed on rather than by their
+ * samples: a remote member's audio reaches a track in bursts (measured: a sample's AudioData timestamp is
+ * 12-40 ms after its packet was played out, varying chunk by chunk). The timeline places a continuing chunk
+ * right after the previous one, so the chunk that starts an input (or follows a jump or a shift) decides
+ * where all the following ones go: one stamped 20 ms late would put the rest of the input 20 ms late.
+ * Each chunk is stamped instead by the median, over the last SMOOTH_CHUNKS chunks, of how far its
+ * timestamps ran ahead of its sample count; a chunk further than JUMP_US from that is a real jump (lost
+ * audio, a replaced track) and starts afresh. Once the median settled (`settled`), the caller places the
+ * input afresh by it: its first chunk, stamped by itself alone, must not decide the rest.
+ */
+export class TimestampSmoother {
+  /** @type {number[]} timestamp minus samples seen (µs) of the recent chunks */
+  #phases = [];
+  /** µs of samples seen */
+  #seen = 0;
+  /** whether the median just settled (the chunk just smoothed is the SETTLED_CHUNKS-th since a reset) */
+  settled = false;
+
+  /**
+   * @param {number} timestampUs the chunk's own timestamp
+   * @param {number} durationUs how long its samples last
+   * @returns {number} the timestamp to place it by
+   */
+  smooth(timestampUs, durationUs) {
+    const phase = timestampUs - this.#seen;
+    if (this.#phases.length && Math.abs(phase - median(this.#phases)) > JUMP_US) this.#phases = [];
+    this.#phases.push(phase);
+    if (this.#phases.length > SMOOTH_CHUNKS) this.#phases.shift();
+    this.settled = this.#phases.length === SETTLED_CHUNKS;
+    const out = median(this.#phases) + this.#seen;
+    this.#seen += durationUs;
+    return out;
+  }
+}
+
+/**
+ * @param {number[]} values not empty
+ * @returns {number} their median
+ */
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}

@@ -20,8 +20,13 @@
 //    current source track through a MediaStreamTrackProcessor, retimed on one clock; while there is
 //    no source (camera off, member reconnecting), black frames keep the video going. (Chromium's
 //    MediaRecorder times video frames by when they are written, audio by its timestamps.)
+//
+// Both relays write nothing until the recorder has started (`begin`): the video's first frame then, the
+// audio from that instant on. Chromium's MP4 muxer starts each track at zero wherever its first sample
+// lies (measured: generator tracks whose audio began 100 ms before the video decode 100 ms out of sync),
+// so the two must start together.
 
-import { AudioTimeline, downmix } from './audio-timeline.js';
+import { AudioTimeline, TimestampSmoother, downmix } from './audio-timeline.js';
 import { canRelayAudioFrames, canRelayVideoFrames } from './formats.js';
 
 /** No source frame for this long: write a black frame. */
@@ -75,7 +80,7 @@ class AudioInputs {
     if (!track || track.readyState !== 'live' || this.closed) return;
     const stream = new MediaStream([track]);
     const release = remote ? this.#platform.playDetached(stream) : () => {};
-    this.connect(key, track, stream, release);
+    this.connect(key, track, stream, release, remote);
   }
 
   /**
@@ -85,9 +90,10 @@ class AudioInputs {
    * @param {MediaStreamTrack} _track
    * @param {MediaStream} _stream holds `track` alone (the one a remote input is played out from)
    * @param {() => void} _release
+   * @param {boolean} _remote a WebRTC track
    * @returns {void}
    */
-  connect(_key, _track, _stream, _release) {
+  connect(_key, _track, _stream, _release, _remote) {
     throw new Error('a subclass connects inputs');
   }
 
@@ -186,6 +192,14 @@ const AUDIO_RATE = 48_000;
 const AUDIO_DRAIN_US = 100_000;
 /** ...but the stop waits no longer than this (a throttled background tab writes once a second). */
 const AUDIO_DRAIN_TIMEOUT_MS = 600;
+/**
+ * ...and then, the video ended (VideoRelay.end), the audio goes on this much longer before the recorder
+ * stops: Chromium's MediaRecorder drops the audio still on its way to the muxer when it stops (its Opus
+ * encoder holds back up to a 60 ms frame). Measured under the sync test's CPU hog, a recording stopped
+ * with both running ended its audio 20-126 ms before its video; writing the audio ahead at once instead
+ * made it 100-380 ms too long.
+ */
+export const AUDIO_TAIL_MS = 60;
 /** Samples per AudioData written (10 ms), always the same. */
 const AUDIO_CHUNK = AUDIO_RATE / 100;
 /** AudioData the processor may queue while the page is busy (10 ms each): 2 s. */
@@ -196,6 +210,8 @@ const AUDIO_QUEUE = 200;
  * @property {MediaStreamTrack} track the audio to record
  * @property {string[]} keys the connected inputs
  * @property {(key: string, track: MediaStreamTrack | null, options?: {remote?: boolean}) => void} set
+ * @property {(at?: number) => void} [begin] the recorder started: the recorded audio starts at `at`
+ *   (performance.now(), by default now)
  * @property {() => Promise<void>} drain write what is held back, up to now (before the recorder stops)
  * @property {() => void} close
  */
@@ -211,6 +227,7 @@ function nowUs() {
  * @property {ReadableStreamDefaultReader<AudioData>} reader
  * @property {() => void} release
  * @property {number} heardAt when (µs) it last handed in audio
+ * @property {boolean} remote a WebRTC track: its chunks are stamped when handed on (TimestampSmoother)
  */
 
 /**
@@ -232,6 +249,8 @@ export class AudioRelay extends AudioInputs {
   #latency = AUDIO_LATENCY_US;
   /** @type {(() => void) | null} told after each write while draining */
   #drained = null;
+  /** whether the recorder started (begin): nothing is written before */
+  #begun = false;
 
   /** @param {Pick<import('./platform.js').Platform, 'playDetached'>} platform plays remote inputs out */
   constructor(platform) {
@@ -254,12 +273,13 @@ export class AudioRelay extends AudioInputs {
    * @param {MediaStreamTrack} track
    * @param {MediaStream} _stream the processor reads the track itself
    * @param {() => void} release
+   * @param {boolean} remote
    */
-  connect(key, track, _stream, release) {
+  connect(key, track, _stream, release, remote) {
     const g = /** @type {any} */ (globalThis);
     /** @type {ReadableStreamDefaultReader<AudioData>} */
     const reader = new g.MediaStreamTrackProcessor({ track, maxBufferSize: AUDIO_QUEUE }).readable.getReader();
-    const input = { track, reader, release, heardAt: nowUs() };
+    const input = { track, reader, release, heardAt: nowUs(), remote };
     this.inputs.set(key, input);
     void this.#pump(key, input);
   }
@@ -297,6 +317,18 @@ export class AudioRelay extends AudioInputs {
     });
   }
 
+  /**
+   * The recorder started: the audio it records starts at `at` (performance.now(), by default now), the
+   * instant its video starts (Chromium's MP4 muxer starts each track at zero, wherever its first sample
+   * lies). Nothing is written before.
+   * @param {number} [at]
+   */
+  begin(at = performance.now()) {
+    this.#timeline = new AudioTimeline(AUDIO_RATE, Math.round(at * 1000));
+    this.#begun = true;
+    this.#flush();
+  }
+
   close() {
     if (this.closed) return;
     for (const key of this.keys) this.set(key, null);
@@ -313,6 +345,8 @@ export class AudioRelay extends AudioInputs {
   async #pump(key, input) {
     /** @type {number | null} how far this input's timestamps are from ours (another clock), µs */
     let shift = null;
+    // A device stamps its chunks by their capture; a remote track by when they were handed on.
+    const smoother = input.remote ? new TimestampSmoother() : null;
     try {
       for (;;) {
         const { value: data, done } = await input.reader.read();
@@ -329,7 +363,10 @@ export class AudioRelay extends AudioInputs {
           data.copyTo(plane, { planeIndex: c, format: 'f32-planar' });
           channels.push(plane);
         }
-        this.#timeline.place(key, data.timestamp + shift, downmix(channels), data.sampleRate);
+        const own = data.timestamp + shift;
+        const stamped = smoother ? smoother.smooth(own, (data.numberOfFrames * 1e6) / data.sampleRate) : own;
+        if (smoother?.settled) this.#timeline.forget(key); // placed afresh, by the settled median
+        this.#timeline.place(key, stamped, downmix(channels), data.sampleRate);
         input.heardAt = nowUs();
         data.close();
         this.#flush();
@@ -349,8 +386,9 @@ export class AudioRelay extends AudioInputs {
    */
   #writableUntil() {
     const now = nowUs();
+    // Draining: up to now, whatever is still to come (the video ends now too).
+    if (this.#latency === 0) return now;
     let until = now - this.#latency;
-    if (this.#latency === 0) return until; // draining
     for (const [key, input] of this.inputs) {
       const reached = this.#timeline.reached(key);
       if (reached !== null && reached < until && now - input.heardAt < AUDIO_STALL_US) {
@@ -366,7 +404,7 @@ export class AudioRelay extends AudioInputs {
    * whenever the chunk size changes.
    */
   #flush() {
-    if (this.closed) return;
+    if (this.closed || !this.#begun) return;
     let timestamp = this.#timeline.position;
     const samples = this.#timeline.take(this.#writableUntil(), AUDIO_CHUNK);
     for (let at = 0; at < samples.length; at += AUDIO_CHUNK) {
@@ -407,7 +445,11 @@ export async function createAudioSource(context, platform) {
 /**
  * @typedef {object} VideoRelayLike
  * @property {MediaStreamTrack | null} track the track to record (null: record no video)
+ * @property {(onStart: (at: number) => void) => void} begin the recorder started: `onStart` is told when
+ *   (performance.now()) the recorded video starts, the instant the recorded audio must start at
  * @property {(track: MediaStreamTrack | null) => void} setSource
+ * @property {() => void} end the recorder is about to stop: write no more frames (the audio, whose
+ *   encoder holds back its last moments, keeps going a moment longer: AudioRelay.drain)
  * @property {() => void} close
  */
 
@@ -433,6 +475,14 @@ export class VideoRelay {
   /** @type {ReturnType<typeof setInterval>} */
   #filler;
   #closed = false;
+  /** whether the recorder is about to stop (end): no more frames are written */
+  #ended = false;
+  /** whether the recorder started (begin): frames are written from then on */
+  #begun = false;
+  /** @type {VideoFrame | null} the latest source frame before begin(), written first */
+  #held = null;
+  /** @type {((at: number) => void) | null} told when the first frame is written, then forgotten */
+  #onStart = null;
   /** @type {Promise<void>} writes happen one at a time, in order */
   #writing = Promise.resolve();
 
@@ -461,10 +511,37 @@ export class VideoRelay {
     if (usable) void this.#pump(usable);
   }
 
+  /**
+   * The recorder started: write the latest source frame now (or the next one, or black if none comes
+   * within FILL_AFTER_MS), and tell `onStart` when (performance.now()): the audio must start at that
+   * instant. Chromium's MP4 muxer starts each track at zero wherever its first sample lies: with the first
+   * frame up to a frame interval after the first audio sample, a recording ran that much (measured: 24-50
+   * ms) out of sync from start to end.
+   * @param {(at: number) => void} onStart
+   */
+  begin(onStart) {
+    if (this.#closed) return;
+    this.#begun = true;
+    this.#onStart = onStart;
+    this.#lastWrite = performance.now(); // black frames only FILL_AFTER_MS from now
+    const held = this.#held;
+    this.#held = null;
+    if (held) {
+      this.#write(new VideoFrame(held, { timestamp: this.#nextTimestamp() }));
+      held.close();
+    }
+  }
+
+  end() {
+    this.#ended = true;
+  }
+
   close() {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#filler);
+    this.#held?.close();
+    this.#held = null;
     this.setSource(null);
     this.#writing = this.#writing.then(() => this.#writer.close()).catch(() => {});
     this.#generator.stop();
@@ -485,6 +562,15 @@ export class VideoRelay {
           break;
         }
         this.#size = { width: frame.displayWidth, height: frame.displayHeight };
+        if (this.#ended) {
+          frame.close();
+          continue;
+        }
+        if (!this.#begun) {
+          this.#held?.close();
+          this.#held = frame;
+          continue;
+        }
         // Chromium's MediaRecorder times a generator's frames by when they are written, whatever
         // their timestamps say (measured), so each is written as soon as it is read.
         const timestamp = this.#nextTimestamp();
@@ -509,6 +595,9 @@ export class VideoRelay {
   /** @param {VideoFrame} frame */
   #write(frame) {
     this.#lastWrite = performance.now();
+    const onStart = this.#onStart;
+    this.#onStart = null;
+    onStart?.(this.#lastWrite);
     this.#writing = this.#writing
       .then(() => (this.#closed ? frame.close() : this.#writer.write(frame)))
       .catch(() => {
@@ -522,7 +611,12 @@ export class VideoRelay {
 
   /** While no source frame comes, write black frames of the last size. */
   #fill() {
-    if (this.#closed || performance.now() - this.#lastWrite < FILL_AFTER_MS) return;
+    if (this.#closed || !this.#begun || this.#ended || performance.now() - this.#lastWrite < FILL_AFTER_MS) return;
+    this.#write(this.#blackFrame());
+  }
+
+  /** @returns {VideoFrame} a black frame of the last size, timed now */
+  #blackFrame() {
     const width = Math.max(2, this.#size.width & ~1);
     const height = Math.max(2, this.#size.height & ~1);
     const key = `${width}x${height}`;
@@ -534,13 +628,12 @@ export class VideoRelay {
       this.#black.clear();
       this.#black.set(key, planes);
     }
-    const frame = new VideoFrame(planes, {
+    return new VideoFrame(planes, {
       format: 'I420',
       codedWidth: width,
       codedHeight: height,
       timestamp: this.#nextTimestamp(),
     });
-    this.#write(frame);
   }
 }
 
@@ -552,11 +645,17 @@ export class VideoRelay {
 export class FixedVideo {
   /** @type {MediaStreamTrack | null} */
   track = null;
+  /** @param {(at: number) => void} onStart */
+  begin(onStart) {
+    onStart(performance.now());
+  }
 
   /** @param {MediaStreamTrack | null} track */
   setSource(track) {
     if (!this.track && track && track.readyState === 'live') this.track = track;
   }
+
+  end() {}
 
   close() {}
 }

@@ -14,7 +14,7 @@ import { NetcallEvent } from './events.js';
 import { canRecord, describeMimeType, pickFormat, recordFormats } from './formats.js';
 import { JournalWriter, containerFixer, journalTargets, recoverJournals } from './journal.js';
 import { ConsentBook } from './consent.js';
-import { createAudioSource, createVideoRelay } from './record-sources.js';
+import { AUDIO_TAIL_MS, createAudioSource, createVideoRelay } from './record-sources.js';
 import { folderRecordPath, recordFileName } from './save-path.js';
 import { TeeSink, openSink } from './sinks.js';
 
@@ -700,6 +700,10 @@ export class Recorder {
     });
     try {
       mediaRecorder.start(TIMESLICE_MS);
+      // The recorded audio and video start at the same instant (MP4 starts each track at zero).
+      const mix = recording.mix;
+      if (recording.video) recording.video.begin((at) => mix?.begin?.(at));
+      else mix?.begin?.();
     } catch (err) {
       recording.mediaRecorder = null;
       throw refused(err);
@@ -977,6 +981,12 @@ export class Recorder {
       if (mediaRecorder.state !== 'inactive') {
         // The audio source holds back its last moments (late inputs still fit): hand them in first.
         await recording.mix?.drain();
+        // The video ends here, the audio a moment later (AUDIO_TAIL_MS: what is on its way when the
+        // recorder stops is lost), so that both end together in the file.
+        if (recording.video) {
+          recording.video.end();
+          await new Promise((resolve) => setTimeout(resolve, AUDIO_TAIL_MS));
+        }
         const stopped = new Promise((resolve) => mediaRecorder.addEventListener('stop', resolve, { once: true }));
         mediaRecorder.stop();
         await withTimeout(
