@@ -44,7 +44,10 @@ SYNC_MS = 50.0  # audio within this of video, relative to the source
 # The audio's decoded length against the video's, as issue 13 asks. (The MP4 files' audio used to decode
 # 80 ms short at the start: Chromium writes an Opus pre-skip of 3840 samples, mp4-fix.js now 312.)
 LENGTH_S = 0.1
-GAP_MS = 30.0  # two beeps' distance in a file against their reference's: lost (or doubled) time
+# Two beeps' distance in a file against their reference's: lost (or doubled) time. The audio timeline follows
+# an input's samples, not its timestamps, until the two part by JUMP_US (audio-timeline.js, 40 ms): a starved
+# fake microphone whose timestamps run 27 ms ahead of its samples shows as beeps 27 ms closer (measured).
+GAP_MS = 45.0
 STALL_MS = 600  # a page busy for this long: the audio it could not read in time becomes silence
 STALL_JS = f"() => {{ const end = performance.now() + {STALL_MS}; while (performance.now() < end) {{}} }}"
 
