@@ -449,7 +449,7 @@ export async function createAudioSource(context, platform) {
  *   (performance.now()) the recorded video starts, the instant the recorded audio must start at
  * @property {(track: MediaStreamTrack | null) => void} setSource
  * @property {() => void} end the recorder is about to stop: write no more frames (the audio, whose
- *   encoder holds back its last moments, keeps going a moment longer: AudioRelay.drain)
+ *   last moments are still on their way to the muxer, goes on AUDIO_TAIL_MS longer)
  * @property {() => void} close
  */
 
