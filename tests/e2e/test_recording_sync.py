@@ -17,8 +17,9 @@ stream, `received`): it adds no skew that changes over the file and loses no tim
 source itself, by capture times, is issue 13's open part: the receiving browser's own play-out is off by
 40-370 ms on a loaded machine, and moves; docs/wip/issue-13-lip-sync.patch.)
 
-Per-run figures (ms, own file minus captured, periods 2-7; 14 runs, 2026-12-01, load 3-8): 1.1…6.5 (before
-both relays started with the recorder: 24-50 ms, a different amount in every run).
+Per-run figures (ms, own file minus captured, periods 2-7; 16 runs, 2026-12-01, load 0.5-6 plus the hog):
+2.1…7.6, across camera off/on 3.3…6.6 (before both relays started with the recorder: 24-50 ms, a different
+amount in every run); the member minus what was received constant within each run to 1.1 (docs/performance.md).
 """
 
 from __future__ import annotations
