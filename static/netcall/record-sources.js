@@ -26,7 +26,7 @@
 // lies (measured: generator tracks whose audio began 100 ms before the video decode 100 ms out of sync),
 // so the two must start together.
 
-import { AudioTimeline, TimestampSmoother, downmix } from './audio-timeline.js';
+import { AudioTimeline, downmix } from './audio-timeline.js';
 import { canRelayAudioFrames, canRelayVideoFrames } from './formats.js';
 
 /** No source frame for this long: write a black frame. */
@@ -80,7 +80,7 @@ class AudioInputs {
     if (!track || track.readyState !== 'live' || this.closed) return;
     const stream = new MediaStream([track]);
     const release = remote ? this.#platform.playDetached(stream) : () => {};
-    this.connect(key, track, stream, release, remote);
+    this.connect(key, track, stream, release);
   }
 
   /**
@@ -90,10 +90,9 @@ class AudioInputs {
    * @param {MediaStreamTrack} _track
    * @param {MediaStream} _stream holds `track` alone (the one a remote input is played out from)
    * @param {() => void} _release
-   * @param {boolean} _remote a WebRTC track
    * @returns {void}
    */
-  connect(_key, _track, _stream, _release, _remote) {
+  connect(_key, _track, _stream, _release) {
     throw new Error('a subclass connects inputs');
   }
 
@@ -227,7 +226,6 @@ function nowUs() {
  * @property {ReadableStreamDefaultReader<AudioData>} reader
  * @property {() => void} release
  * @property {number} heardAt when (µs) it last handed in audio
- * @property {boolean} remote a WebRTC track: its chunks are stamped when handed on (TimestampSmoother)
  */
 
 /**
@@ -273,13 +271,12 @@ export class AudioRelay extends AudioInputs {
    * @param {MediaStreamTrack} track
    * @param {MediaStream} _stream the processor reads the track itself
    * @param {() => void} release
-   * @param {boolean} remote
    */
-  connect(key, track, _stream, release, remote) {
+  connect(key, track, _stream, release) {
     const g = /** @type {any} */ (globalThis);
     /** @type {ReadableStreamDefaultReader<AudioData>} */
     const reader = new g.MediaStreamTrackProcessor({ track, maxBufferSize: AUDIO_QUEUE }).readable.getReader();
-    const input = { track, reader, release, heardAt: nowUs(), remote };
+    const input = { track, reader, release, heardAt: nowUs() };
     this.inputs.set(key, input);
     void this.#pump(key, input);
   }
@@ -345,8 +342,6 @@ export class AudioRelay extends AudioInputs {
   async #pump(key, input) {
     /** @type {number | null} how far this input's timestamps are from ours (another clock), µs */
     let shift = null;
-    // A device stamps its chunks by their capture; a remote track by when they were handed on.
-    const smoother = input.remote ? new TimestampSmoother() : null;
     try {
       for (;;) {
         const { value: data, done } = await input.reader.read();
@@ -363,10 +358,7 @@ export class AudioRelay extends AudioInputs {
           data.copyTo(plane, { planeIndex: c, format: 'f32-planar' });
           channels.push(plane);
         }
-        const own = data.timestamp + shift;
-        const stamped = smoother ? smoother.smooth(own, (data.numberOfFrames * 1e6) / data.sampleRate) : own;
-        if (smoother?.settled) this.#timeline.forget(key); // placed afresh, by the settled median
-        this.#timeline.place(key, stamped, downmix(channels), data.sampleRate);
+        this.#timeline.place(key, data.timestamp + shift, downmix(channels), data.sampleRate);
         input.heardAt = nowUs();
         data.close();
         this.#flush();
