@@ -116,13 +116,12 @@ async def test_both_connections_come_back_after_redis_drops_them(
         assert len(ours) == 3  # one publisher (one), two subscribers
         for connection in ours:
             await client.client_kill_filter(_id=connection["id"])
-    # Messages published while a connection is down are lost (pub/sub); wait until one gets through.
+    # Messages published while a connection is down are lost (pub/sub); send until one gets through. One
+    # receive waits all along: a cancelled receive ends its channel (as Channels cancels it when a consumer
+    # ends), so receiving with a timeout in a loop would drop the channel each time round.
+    arrived = asyncio.ensure_future(two.receive(member))
     async with asyncio.timeout(30):
-        while True:
+        while not arrived.done():
             await one.send(member, {"type": "after"})
-            try:
-                async with asyncio.timeout(0.5):
-                    if (await two.receive(member))["type"] == "after":
-                        break
-            except TimeoutError:
-                continue
+            await asyncio.wait([arrived], timeout=0.5)
+    assert arrived.result()["type"] == "after"
