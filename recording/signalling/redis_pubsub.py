@@ -162,6 +162,8 @@ class _LoopState:
                     await subscriber.send_command("SUBSCRIBE", *names[start : start + SUBSCRIBE_BATCH])
             except (RedisConnectionError, RedisTimeoutError, OSError):
                 logger.warning("Redis pub/sub: reconnecting failed; trying again in %.0f s", RECONNECT_SECONDS)
+                with contextlib.suppress(Exception):
+                    await subscriber.disconnect()  # a connection whose SUBSCRIBE failed keeps no socket open
                 continue
             return
 
